@@ -1,0 +1,56 @@
+"""Helpers shared by the subcommands: user-error handling, progress bars, sampling flags."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ownchat.errors import UserError
+
+console = Console(stderr=True)
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print UserError / known lookup failures as one clear line and exit 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ownchat.engines.base import EngineError
+        from ownchat.models.resolve import ModelNotFound
+        from ownchat.models.store import PackError
+
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, ModelNotFound, PackError, EngineError, FileNotFoundError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def progress(description: str = "working", *, extra: str = "") -> Progress:
+    """A Rich progress bar with count, elapsed time and ETA; ``extra`` is a field shown after them."""
+    cols = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    if extra:
+        cols.append(TextColumn("{task.fields[info]}"))
+    return Progress(*cols, console=console, transient=False)
+
+
+TemperatureOpt = typer.Option(0.0, "--temperature", help="0 = greedy")
+TopPOpt = typer.Option(1.0, "--top-p")
+MaxTokensOpt = typer.Option(256, "--max-tokens")
+SeedOpt = typer.Option(None, "--seed")

@@ -1,0 +1,110 @@
+"""JSONL reading and appending, with errors that name the file and line, and crash-safe appends."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ownchat.errors import DataError
+
+
+def read_jsonl(path: str | Path, *, allow_partial_last_line: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line.
+
+    ``allow_partial_last_line`` is for our own output files, whose last line may have been cut by a
+    ``kill -9`` mid-write: that line is skipped (the resumed run writes it again).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, "file not found", "check the path")
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if allow_partial_last_line and i == len(lines) and not line.endswith("\n"):
+                return
+            raise DataError(path, i, f"invalid JSON ({exc.msg} at column {exc.colno})",
+                            "each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise DataError(path, i, f"expected a JSON object, got {type(obj).__name__}",
+                            "each line must be one JSON object")
+        yield obj
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """A .jsonl file, or a .json file holding a list of objects (ShareGPT, Alpaca dumps)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        if not path.exists():
+            raise DataError(path, None, "file not found", "check the path")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(path, exc.lineno, f"invalid JSON ({exc.msg})", "fix the file") from None
+        if not isinstance(data, list):
+            raise DataError(path, None, "expected a JSON list of records", "or use .jsonl, one record a line")
+        return data
+    return list(read_jsonl(path))
+
+
+def repair_tail(path: str | Path) -> int:
+    """Cut a half-written last line left by a crash; returns the number of complete records kept."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+        data = data[:cut]
+    return sum(1 for line in data.splitlines() if line.strip())
+
+
+class JsonlWriter:
+    """Append-only writer: every record is flushed and fsynced, so a crash loses at most one line."""
+
+    def __init__(self, path: str | Path, *, append: bool = True, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append:
+            repair_tail(self.path)
+        self._f = open(self.path, "a" if append else "w", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        if self._fsync:
+            os.fsync(self._f.fileno())
+
+    def write_many(self, records: Iterable[dict[str, Any]]) -> None:
+        for r in records:
+            self.write(r)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
+    """Write a whole file atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
