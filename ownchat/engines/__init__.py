@@ -43,6 +43,8 @@ def _build(model, engine, *, adapter, concurrency, chat_template, base_url, api_
     from ownchat.models.resolve import resolve
 
     ref = resolve(model, log=log)
+    adapter = adapter or ref.adapter
+    chat_template = chat_template or ref.chat_template
     # A training run directory (adapter + base reference) resolves through its recorded base.
     kind = engine or ("llamacpp" if ref.kind == "gguf" else "hf")
     if kind == "llamacpp":

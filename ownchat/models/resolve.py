@@ -27,6 +27,10 @@ class ModelRef:
     pack: Pack | None = None
     has_chat_template: bool | None = None
     meta: dict = field(default_factory=dict)
+    #: a PEFT adapter directory to apply on top of ``path`` (training runs resolve to base + adapter)
+    adapter: Path | None = None
+    #: the chat template name/text a training run used (serving must use the same one)
+    chat_template: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -55,6 +59,8 @@ def resolve(ref: str, *, pull: bool = True, log=print) -> ModelRef:
             raise ModelNotFound(f"pack {ref!r} is not installed. Run: ownchat models pull {ref}")
         return ModelRef(ref, "gguf", inst.path, "pack", pack.license, pack, pack.chat_template)
     path = Path(ref).expanduser()
+    if path.is_dir() and (path / RUN_FILE).exists():
+        return _from_run_dir(path, log=log)
     if path.is_file() and path.suffix == ".gguf":
         return ModelRef(ref, "gguf", path, "local", _sidecar_license(path.parent))
     if path.is_dir():
@@ -70,6 +76,30 @@ def resolve(ref: str, *, pull: bool = True, log=print) -> ModelRef:
     if ref.count("/") == 1:
         return _from_hub(ref)
     raise ModelNotFound(f"unknown model {ref!r}. {_help_text()}")
+
+
+RUN_FILE = "ownchat_run.json"
+
+
+def _from_run_dir(path: Path, log=print) -> ModelRef:
+    """A training run directory: ``ownchat_run.json`` names the base reference and the adapter folder.
+
+    ``{"base": "<model ref>", "adapter": "adapter" | null, "merged": "merged" | null, "chat_template": ...}``
+    A merged full model (``merged``) wins over base + adapter.
+    """
+    meta = json.loads((path / RUN_FILE).read_text())
+    if meta.get("merged") and (path / meta["merged"] / "config.json").exists():
+        inner = resolve(str(path / meta["merged"]), log=log)
+        inner.chat_template = meta.get("chat_template")
+        inner.meta = meta
+        return inner
+    from ownchat.models.convert import ensure_hf
+
+    base = resolve(meta["base"], log=log)
+    base_dir = ensure_hf(base, log=log)
+    adapter = path / meta["adapter"] if meta.get("adapter") else None
+    return ModelRef(str(path), "hf", base_dir, "local", meta.get("license", base.license), base.pack,
+                    has_chat_template=True, meta=meta, adapter=adapter, chat_template=meta.get("chat_template"))
 
 
 def _from_hub(repo_id: str) -> ModelRef:
