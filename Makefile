@@ -9,7 +9,7 @@ TORCH_SPEC := $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 
 TEST_PACKS := smollm2-135m-instruct qwen2.5-coder-1.5b-instruct gsm8k mt-bench
 ALL_PACKS := $(TEST_PACKS) gemma-3-270m
 
-.PHONY: setup packs browser quickstart quickstart-tiny test test-unit test-slow lint bench clean
+.PHONY: setup packs test-packs browser quickstart quickstart-tiny test test-unit test-slow lint bench clean
 
 setup: $(STAMP)
 
