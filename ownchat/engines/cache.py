@@ -11,7 +11,8 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ownchat.engines.base import ChatRequest, Completion, Engine
@@ -79,7 +80,7 @@ class CachedEngine(Engine):
 
     def __init__(self, inner: Engine, cache: ResponseCache | None = None) -> None:
         self.inner = inner
-        self.cache = cache or ResponseCache()
+        self.cache = cache if cache is not None else ResponseCache()  # an empty cache is falsy (__len__)
         self.name = inner.name
         self.model_id = inner.model_id
         self.max_concurrency = inner.max_concurrency
@@ -102,6 +103,45 @@ class CachedEngine(Engine):
         comp = self.inner.generate(request)
         self.cache.put(key, comp)
         return comp
+
+    def generate_many(self, requests: Iterable[ChatRequest], concurrency: int | None = None,
+                      on_done: Callable[[int, Completion], None] | None = None) -> Iterator[tuple[int, Completion]]:
+        """Hits are answered at once; misses go to the inner engine's own ``generate_many``.
+
+        Delegating keeps what the inner engine does best (real batches for transformers, parallel
+        slots for llama.cpp, bounded HTTP concurrency) while the cache only fills the gaps.
+        """
+        ready: deque[tuple[int, Completion]] = deque()
+        miss_index: list[int] = []  # position among misses -> position among requests
+        miss_keys: list[str] = []
+
+        def misses() -> Iterator[ChatRequest]:
+            for i, req in enumerate(requests):
+                key = request_key(self.model_id, req)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    with self._lock:
+                        self.hits += 1
+                    ready.append((i, hit))
+                    continue
+                with self._lock:
+                    self.calls += 1
+                miss_index.append(i)
+                miss_keys.append(key)
+                yield req
+
+        def emit(i: int, comp: Completion) -> tuple[int, Completion]:
+            if on_done:
+                on_done(i, comp)
+            return i, comp
+
+        for j, comp in self.inner.generate_many(misses(), concurrency=concurrency):
+            self.cache.put(miss_keys[j], comp)
+            while ready:
+                yield emit(*ready.popleft())
+            yield emit(miss_index[j], comp)
+        while ready:
+            yield emit(*ready.popleft())
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         key = request_key(self.model_id, request)

@@ -1,0 +1,65 @@
+"""Named chat templates, for models that ship none (base models) or when a run pins one.
+
+A ``chat_template`` setting is either one of these names or a Jinja string; ``template_text`` turns
+either into the Jinja text ``tokenizer.apply_chat_template`` takes. The llama.cpp engine passes the
+*name* straight to llama.cpp, which knows the same names, so both engines render alike.
+"""
+
+from __future__ import annotations
+
+# ChatML: what SmolLM2 and Qwen use natively, and our default for base models (a fine-tune teaches it).
+CHATML = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Gemma's turn format (no system role: a system message is folded into the first user turn).
+GEMMA = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else 'user' %}"
+    "{{ '<start_of_turn>' + role + '\n' }}"
+    "{% if loop.index0 == 1 and messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\n\n' }}{% endif %}"
+    "{{ message['content'] + '<end_of_turn>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+# Llama 3 header format.
+LLAMA3 = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] + '<|eot_id|>' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+TEMPLATES: dict[str, str] = {"chatml": CHATML, "gemma": GEMMA, "llama3": LLAMA3}
+
+#: markers that end an assistant turn in the template families we know
+TURN_END_MARKERS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
+
+DEFAULT_TEMPLATE = "chatml"
+
+
+def is_named(template: str | None) -> bool:
+    return template is not None and template in TEMPLATES
+
+
+def template_text(template: str) -> str:
+    """A template name -> its Jinja text; anything containing Jinja syntax is returned as is."""
+    if template in TEMPLATES:
+        return TEMPLATES[template]
+    if "{%" in template or "{{" in template:
+        return template
+    raise ValueError(f"unknown chat template {template!r}: use one of {', '.join(TEMPLATES)} or a Jinja string")
+
+
+def turn_ends(jinja: str | None) -> tuple[str, ...]:
+    """The turn-end markers a template writes: generation must stop there even when the tokenizer's
+    EOS is something else (a base model taught ChatML keeps ``</s>`` or ``<eos>`` as its EOS)."""
+    return tuple(m for m in TURN_END_MARKERS if jinja and m in jinja)

@@ -1,0 +1,239 @@
+"""``collect_feedback``: the student samples k answers, the teacher scores them, pairs come out.
+
+This replaces human RLHF labelling with teacher scores (RLAIF). Work goes in chunks of prompts so
+that a crash loses at most one chunk; every sample and score also lands in the response cache, so
+the resumed run replays them instead of paying again.
+
+Two files are written: ``out`` (preference pairs, TRL-readable) and ``<out stem>.scores.jsonl`` (one
+record per prompt with every candidate, its score and the grader's reply). The scores file is the
+resume marker: a prompt is done once its scores record exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ownchat.data.formats import to_messages
+from ownchat.data.jsonl import JsonlWriter, read_jsonl, write_jsonl
+from ownchat.data.provenance import provenance
+from ownchat.engines.base import ChatRequest, Engine, Message, SamplingParams, UsageMeter
+from ownchat.errors import DataError, UserError
+from ownchat.feedback.pairs import PAIR_MODES, Candidate, make_pairs
+from ownchat.feedback.prompts import RUBRIC_VERSION, conversation_text
+from ownchat.feedback.score import ScoreItem, score_answers
+
+
+@dataclass
+class FeedbackConfig:
+    student: str
+    teacher: str
+    prompts: Path
+    out: Path
+    k: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int = 0
+    include_teacher: bool = False
+    pairs: str = "best-worst"
+    margin: float = 1.0
+    retries: int = 2
+    limit: int | None = None
+    chunk: int = 8  # prompts per unit of work (and of crash loss)
+    cache: bool | str | Path = True
+    student_engine: str | None = None  # "llamacpp" | "hf" | "openai"; None picks by model kind
+    teacher_engine: str | None = None
+    teacher_base_url: str | None = None  # an OpenAI-compatible server for the teacher
+    concurrency: int | None = None
+
+    def validate(self) -> None:
+        if self.k < 1 or (self.k < 2 and not self.include_teacher):
+            raise UserError("--k must be at least 2 (or 1 with --include-teacher): a pair needs two answers")
+        if self.temperature <= 0:
+            raise UserError("--temperature must be > 0: greedy decoding gives k identical samples")
+        if self.pairs not in PAIR_MODES:
+            raise UserError(f"--pairs must be one of {', '.join(PAIR_MODES)}")
+        if self.margin <= 0:
+            raise UserError("--margin must be > 0")
+
+
+@dataclass
+class FeedbackResult:
+    out: str
+    scores: str
+    prompts: int
+    resumed: int
+    counts: dict[str, int]
+    usage: dict[str, dict[str, float]]
+    hosts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    pairs_total: int = 0  # pairs in ``out`` now, including those of earlier (resumed) runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scores_path(out: Path) -> Path:
+    return Path(out).with_name(Path(out).stem + ".scores.jsonl")
+
+
+def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Records with ``prompt`` or ``messages`` (any format ``to_messages`` reads), optional ``reference``.
+
+    A trailing assistant turn is dropped (the student writes that turn); ids come from an ``id``
+    field or a hash of the messages, so resuming survives reordering the file.
+    """
+    out: list[dict[str, Any]] = []
+    for line, rec in enumerate(read_jsonl(path), start=1):
+        msgs = to_messages(rec, where=(path, line), require_answer=False)
+        while msgs and msgs[-1]["role"] == "assistant":
+            msgs.pop()
+        if not msgs or msgs[-1]["role"] != "user":
+            raise DataError(path, line, "the prompt must end with a user turn", "give `prompt` or `messages`")
+        ref = rec.get("reference")
+        if ref is not None and not isinstance(ref, str):
+            raise DataError(path, line, "'reference' must be a string", "")
+        pid = str(rec.get("id") or hashlib.sha1(json.dumps(msgs, sort_keys=True).encode()).hexdigest()[:16])
+        out.append({"id": pid, "messages": msgs, "reference": ref, "line": line})
+        if limit and len(out) >= limit:
+            break
+    if not out:
+        raise DataError(path, None, "no prompts found", "one JSON object per line with `prompt` or `messages`")
+    return out
+
+
+def _resume(out: Path, sp: Path) -> set[str]:
+    """Ids already finished; pairs written for an unfinished prompt (crash mid-chunk) are dropped."""
+    done = {r["id"] for r in read_jsonl(sp, allow_partial_last_line=True)} if sp.exists() else set()
+    if out.exists():
+        rows = list(read_jsonl(out, allow_partial_last_line=True))
+        kept = [r for r in rows if r.get("id") in done]
+        if len(kept) != len(rows) or (out.stat().st_size and not out.read_bytes().endswith(b"\n")):
+            write_jsonl(out, kept)
+    return done
+
+
+def _hosts(*engines: Engine) -> list[str]:
+    hosts: list[str] = []
+    for eng in engines:
+        urls = getattr(getattr(eng, "inner", eng), "base_urls", None) or []
+        hosts += [u for u in ([urls] if isinstance(urls, str) else urls) if u not in hosts]
+    return hosts
+
+
+def collect_feedback(cfg: FeedbackConfig, log: Callable[[str], None] = print, *,
+                     student: Engine | None = None, teacher: Engine | None = None,
+                     on_progress: Callable[[int, int], None] | None = None) -> FeedbackResult:
+    """Run the whole stage; pass ``student``/``teacher`` engines to reuse ones already loaded."""
+    from ownchat.engines import load_engine
+
+    cfg.validate()
+    t0 = time.time()
+    out, sp = Path(cfg.out), scores_path(Path(cfg.out))
+    prompts = load_prompts(Path(cfg.prompts), cfg.limit)
+    done = _resume(out, sp)
+    todo = [p for p in prompts if p["id"] not in done]
+    resumed = len(prompts) - len(todo)
+    if resumed:
+        log(f"resuming: {resumed}/{len(prompts)} prompts already scored in {sp}")
+    if not todo:  # nothing left: do not load models just to write nothing
+        log(f"feedback: all {len(prompts)} prompts already scored -> {out}")
+        return FeedbackResult(str(out), str(sp), len(prompts), resumed, {}, {}, [], round(time.time() - t0, 1),
+                              _count_lines(out))
+    if student is None:
+        student = load_engine(cfg.student, cfg.student_engine, cache=cfg.cache, concurrency=cfg.concurrency, log=log)
+    if teacher is None:
+        same = cfg.teacher == cfg.student and cfg.teacher_engine == cfg.student_engine and not cfg.teacher_base_url
+        teacher = student if same else \
+            load_engine(cfg.teacher, cfg.teacher_engine, cache=cfg.cache, concurrency=cfg.concurrency,
+                        base_url=cfg.teacher_base_url, log=log)
+    s_meter, t_meter = UsageMeter(), UsageMeter()
+    sample = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, seed=cfg.seed)
+    greedy = SamplingParams(temperature=0.0, max_tokens=cfg.max_tokens)
+    prov = {"student": provenance(student, template="feedback-sample", params=sample, stage="feedback"),
+            "teacher": provenance(teacher, template=RUBRIC_VERSION, params=greedy, stage="feedback"),
+            "rubric": RUBRIC_VERSION, "pairs": cfg.pairs, "margin": cfg.margin}
+    counts: Counter = Counter()
+    finished = resumed
+    if on_progress:
+        on_progress(finished, len(prompts))
+    with JsonlWriter(out) as pw, JsonlWriter(sp) as sw:
+        for start in range(0, len(todo), max(1, cfg.chunk)):
+            chunk = todo[start:start + max(1, cfg.chunk)]
+            cands = _sample(student, teacher if cfg.include_teacher else None, chunk, cfg.k, sample, greedy,
+                            s_meter, t_meter, cfg.concurrency)
+            # empty or errored answers are not sent to the grader: they stay unscored, never paired
+            flat = [(pi, c) for pi, cs in enumerate(cands) for c in cs if c.text.strip()]
+            scored = score_answers(teacher, [ScoreItem(chunk[pi]["messages"], c.text, chunk[pi]["reference"])
+                                             for pi, c in flat], retries=cfg.retries, meter=t_meter,
+                                   concurrency=cfg.concurrency)
+            graded = {id(c): {"reply": s.reply, "attempts": s.attempts, "errors": s.errors}
+                      for (_, c), s in zip(flat, scored, strict=True)}
+            for (_, c), s in zip(flat, scored, strict=True):
+                c.score = s.score
+            for pi, p in enumerate(chunk):
+                for pair in make_pairs(cands[pi], cfg.pairs, cfg.margin, counts):
+                    pw.write(_pair_record(p, pair.chosen, pair.rejected, prov))
+                sw.write({"id": p["id"], "messages": p["messages"], "reference": p["reference"],
+                          "candidates": [dict(c.to_dict(), grader=graded.get(id(c))) for c in cands[pi]],
+                          "rubric": RUBRIC_VERSION})
+                finished += 1
+            if on_progress:
+                on_progress(finished, len(prompts))
+    counts["prompts_done"] = len(todo)
+    log(f"feedback: {len(todo)} prompts scored ({resumed} resumed), {counts['pairs']} pairs, "
+        f"{counts['tie_prompts']} tied prompts, {counts['unscored']} unscored answers -> {out}")
+    return FeedbackResult(str(out), str(sp), len(prompts), resumed, dict(counts),
+                          {"student": s_meter.snapshot(), "teacher": t_meter.snapshot()},
+                          _hosts(student, teacher), round(time.time() - t0, 1), _count_lines(out))
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.exists() else 0
+
+
+def _sample(student: Engine, teacher: Engine | None, chunk: list[dict[str, Any]], k: int,
+            sample: SamplingParams, greedy: SamplingParams, s_meter: UsageMeter, t_meter: UsageMeter,
+            concurrency: int | None) -> list[list[Candidate]]:
+    """k student samples per prompt (distinct seeds via ``sample_index``), plus the teacher's answer."""
+    cands: list[list[Candidate | None]] = [[None] * k for _ in chunk]
+    reqs = [ChatRequest.chat(p["messages"], sample, sample_index=j) for p in chunk for j in range(k)]
+    for i, comp in student.generate_many(reqs, concurrency=concurrency):
+        s_meter.add(comp)
+        pi, j = divmod(i, k)
+        # an errored sample stays in the pool with score None: counted as unscored, never paired
+        cands[pi][j] = Candidate("" if comp.error else comp.text, None, "student", j, comp.finish_reason)
+    result: list[list[Candidate]] = [[c for c in cs if c is not None] for cs in cands]
+    if teacher is not None:
+        treqs = [ChatRequest.chat(p["messages"], greedy) for p in chunk]
+        for i, comp in teacher.generate_many(treqs, concurrency=concurrency):
+            t_meter.add(comp)
+            result[i].append(Candidate("" if comp.error else comp.text, None, "teacher", 0, comp.finish_reason))
+    return result
+
+
+def _pair_record(p: dict[str, Any], chosen: Candidate, rejected: Candidate, prov: dict[str, Any]) -> dict[str, Any]:
+    msgs: list[Message] = p["messages"]
+    return {
+        "id": p["id"],
+        # TRL's standard (string) format ...
+        "prompt": conversation_text(msgs),
+        "chosen": chosen.text,
+        "rejected": rejected.text,
+        # ... and the conversational one, which keeps system prompts and multi-turn history
+        "prompt_messages": msgs,
+        "chosen_messages": [{"role": "assistant", "content": chosen.text}],
+        "rejected_messages": [{"role": "assistant", "content": rejected.text}],
+        "score_chosen": chosen.score,
+        "score_rejected": rejected.score,
+        "chosen_source": chosen.source,
+        "rejected_source": rejected.source,
+        "provenance": prov,
+    }

@@ -1,0 +1,406 @@
+"""The recipe schema: one YAML file describes a whole run, validated up front.
+
+Every problem is reported at once (unknown key, wrong type, missing file, unknown model), each with
+the YAML line it sits on, so a user fixes the recipe in one pass instead of one crash at a time.
+Stage sections are optional: leave out ``feedback``/``dpo``/``improve`` and those stages do not run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from ownchat.errors import DataError, UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+
+
+class Price(_Strict):
+    """US dollars per million tokens, as the provider bills them (the plan and report show the cost)."""
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class ModelSpec(_Strict):
+    """A teacher or judge: a pack, a local model, a training run, or an OpenAI-compatible endpoint."""
+    base_url: str | list[str] | None = None  # declared first: the model check reads it
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int | None = Field(None, ge=1)
+    price: Price = Field(default_factory=Price)
+    license: str | None = None  # overrides what ownchat knows (e.g. a hub model's licence)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str, info: ValidationInfo) -> str:
+        return _check_model_ref(v, info, remote=bool(info.data.get("base_url")))
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.base_url) or self.model.startswith(("openai:", "http://", "https://"))
+
+
+class Student(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    base: str
+    license: str | None = None
+    chat_template: str | None = None  # base models without one get "chatml" (recorded in the run)
+
+    @field_validator("base")
+    @classmethod
+    def _known_base(cls, v: str, info: ValidationInfo) -> str:
+        return _check_model_ref(v, info, remote=False)
+
+
+class DataFile(_Strict):
+    """Data the user brings. Its licence is declared here or in a sidecar ``FILE.license``."""
+    path: str
+    license: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: str, info: ValidationInfo) -> str:
+        return _check_file(v, info)
+
+
+class Filters(_Strict):
+    dedup: bool = True
+    min_chars: int = Field(1, ge=0)
+    max_chars: int | None = Field(None, ge=1)
+    drop_refusals: bool = True
+
+
+class Synth(_Strict):
+    """The teacher writes the training data (``ownchat.synth``).
+
+    ``self-instruct`` and ``alpaca`` grow new tasks from seed tasks (``prompts``: builtin or a seed file);
+    ``answer`` has the teacher answer existing prompts (builtin: the shipped seed instructions);
+    ``chat`` writes multi-turn conversations (``prompts``: optional topics file).
+    """
+    method: Literal["self-instruct", "alpaca", "answer", "chat"] = "alpaca"
+    prompts: str = "builtin"
+    n: int = Field(200, ge=1)
+    turns: int = Field(3, ge=1, le=16)  # chat only
+    batch_size: int = Field(20, ge=1)  # alpaca only: triples asked for per request
+    max_tokens: int = Field(1024, ge=16)  # per teacher request
+    temperature: float = Field(0.7, ge=0, le=2)
+    system: str | None = None  # answer only: the teacher's system prompt
+    language: str | None = None  # e.g. "zh-TW": asked of the teacher, and checked by the filters
+    topic: str | None = None
+    max_cost: float | None = Field(None, gt=0)  # USD: stop synth once a priced teacher has cost this much
+    filters: Filters = Field(default_factory=Filters)
+    options: dict[str, Any] = Field(default_factory=dict)  # passed through to ownchat.synth.SynthConfig
+
+    @field_validator("prompts")
+    @classmethod
+    def _prompts(cls, v: str, info: ValidationInfo) -> str:
+        return v if v == "builtin" else _check_file(v, info)
+
+
+class SFT(_Strict):
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int | None = Field(None, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    seq_len: int = Field(256, ge=16)
+    lr: float = Field(2e-4, gt=0)
+    accelerate: str | None = None  # an accelerate config file: launched with `accelerate launch`
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("accelerate")
+    @classmethod
+    def _acc(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else _check_file(v, info)
+
+
+class Feedback(_Strict):
+    """The student answers prompts several times; a judge ranks the answers into preference pairs."""
+    n: int = Field(64, ge=1)
+    samples: int = Field(4, ge=2)
+    judge: ModelSpec | None = None  # default: the teacher
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: int = Field(192, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DPO(_Strict):
+    beta: float = Field(0.1, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(2, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    seq_len: int = Field(384, ge=16)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Improve(_Strict):
+    """Self-improvement on a task with checkable answers (LMSI: majority-vote paths become data)."""
+    task: Literal["gsm8k"] = "gsm8k"
+    n: int = Field(200, ge=1)
+    samples: int = Field(8, ge=1)
+    eval_n: int = Field(100, ge=1)
+    max_tokens: int = Field(256, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Judge(_Strict):
+    bench: str = "ownchat"  # "ownchat" (built in), "mt-bench", or a file of questions
+    n: int | None = Field(None, ge=1)  # a subset of the bench, spread over categories (None: all of it)
+    turns: int | None = Field(None, ge=1)  # judge only the first turns of each question
+    lang: str | None = None  # only questions in this language (the bench has en and zh-TW)
+    judge: ModelSpec | None = None  # default: the teacher
+    compare: list[Literal["base", "teacher"]] = Field(default_factory=lambda: ["base", "teacher"])
+    max_tokens: int = Field(256, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Export(_Strict):
+    to: Literal["gguf", "hf", "ollama", "none"] = "gguf"  # hf: a merged model folder; ollama: GGUF + Modelfile
+    outtype: Literal["f32", "f16", "bf16", "q8_0"] = "q8_0"  # GGUF weight type (llama.cpp's converter)
+
+
+class Serve(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Recipe(_Strict):
+    name: str
+    description: str = ""
+    seed: int = 0
+    teacher: ModelSpec | None = None
+    students: list[Student] = Field(min_length=1)
+    data: list[DataFile] = Field(default_factory=list)
+    synth: Synth | None = None
+    sft: SFT | None = Field(default_factory=SFT)
+    feedback: Feedback | None = None
+    dpo: DPO | None = None
+    improve: Improve | None = None
+    judge: Judge | None = Field(default_factory=Judge)
+    export: Export = Field(default_factory=Export)
+    serve: Serve = Field(default_factory=Serve)
+
+    #: where the recipe file lives: relative paths in it are relative to this directory
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def resolve_path(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def judge_model(self, section: Judge | Feedback | None) -> ModelSpec | None:
+        return (section.judge if section and section.judge else None) or self.teacher
+
+
+# ---------------------------------------------------------------- helpers used by the validators
+
+def _check_file(v: str, info: ValidationInfo) -> str:
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(v).expanduser()
+    if not (path if path.is_absolute() else base / path).exists():
+        raise ValueError(f"file not found: {v} (relative paths are relative to the recipe's folder)")
+    return v
+
+
+def _check_model_ref(v: str, info: ValidationInfo, *, remote: bool) -> str:
+    """Accept what ``load_engine`` accepts, without downloading anything (dry runs stay offline)."""
+    from ownchat.models.packs import PACKS
+
+    if remote or v.startswith(("openai:", "http://", "https://")):
+        return v
+    if v in PACKS:
+        if PACKS[v].kind != "model":
+            raise ValueError(f"{v!r} is a data pack, not a model")
+        return v
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(v).expanduser()
+    if v.startswith((".", "/", "~")) or path.suffix == ".gguf":
+        if not (path if path.is_absolute() else base / path).exists():
+            raise ValueError(f"model file or folder not found: {v}")
+        return v
+    if v.count("/") == 1:
+        return v  # a Hugging Face hub id, downloaded when the stage runs
+    close = difflib.get_close_matches(v, [n for n, p in PACKS.items() if p.kind == "model"], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown model {v!r}: use a pack name, a .gguf file, an HF folder or org/name{hint}")
+
+
+# ---------------------------------------------------------------- loading with line numbers
+
+class RecipeError(UserError):
+    """Every problem in a recipe, one per line."""
+
+    def __init__(self, path: Path, errors: list[DataError]) -> None:
+        self.path, self.errors = path, errors
+        lines = "\n".join(f"  {e}" for e in errors)
+        super().__init__(f"{path}: {len(errors)} problem(s) in the recipe:\n{lines}")
+
+
+def _line_map(text: str) -> dict[tuple, int]:
+    """(key, index, ...) path -> 1-based line of that node, from the YAML node tree."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, loc: tuple) -> None:
+        lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                lines[(*loc, k.value)] = k.start_mark.line + 1
+                walk(v, (*loc, k.value))
+                lines[(*loc, k.value)] = k.start_mark.line + 1  # the key's line wins over its value's
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*loc, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
+
+
+def _fix_for(err: dict[str, Any], loc: tuple, model_cls: type[BaseModel]) -> tuple[str, str]:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model_cls, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+        fix = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"unknown key {loc[-1]!r}", fix
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}", "add it (see docs/recipes.md)"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, "), ""
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    return f"{msg} (got {shown})", ""
+
+
+def _allowed_keys(model_cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Walk the schema along ``loc`` to the model whose keys were expected there."""
+    cls: Any = model_cls
+    for part in loc:
+        if isinstance(part, int) or cls is None:
+            continue
+        field = cls.model_fields.get(part) if hasattr(cls, "model_fields") else None
+        cls = _model_in(field.annotation) if field else None
+    if cls is None or not hasattr(cls, "model_fields"):
+        return []
+    return [k for k, f in cls.model_fields.items() if not f.exclude]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found:
+            return found
+    return None
+
+
+def parse_recipe(text: str, path: Path, *, base_dir: Path | None = None) -> Recipe:
+    base_dir = base_dir if base_dir is not None else path.parent
+    try:
+        data = yaml.safe_load(text)
+        lines = _line_map(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise RecipeError(path, [DataError(path, line, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                                           "check indentation and quoting")]) from None
+    if not isinstance(data, dict):
+        raise RecipeError(path, [DataError(path, 1, "a recipe is a YAML mapping (name:, students:, ...)",
+                                           "see recipes/quickstart.yaml")])
+    data.pop("base_dir", None)
+    try:
+        recipe = Recipe.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            problem, fix = _fix_for(err, loc, Recipe)
+            key = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(DataError(path, _nearest_line(lines, loc), f"{key}: {problem}", fix))
+        raise RecipeError(path, problems) from None
+    recipe.base_dir = base_dir
+    errors = _cross_checks(recipe, path, lines)
+    if errors:
+        raise RecipeError(path, errors)
+    return recipe
+
+
+def _cross_checks(r: Recipe, path: Path, lines: dict[tuple, int]) -> list[DataError]:
+    """Rules that span sections: things a single field cannot know."""
+    errs = []
+    names = [s.name for s in r.students]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        errs.append(DataError(path, lines.get(("students",)), f"students: name {dup!r} used twice",
+                              "give each student a distinct name"))
+    if r.synth and r.teacher is None:
+        errs.append(DataError(path, lines.get(("synth",)), "synth needs a teacher", "add a teacher: section"))
+    if r.sft and not r.synth and not r.data and not r.improve:
+        errs.append(DataError(path, lines.get(("sft",)), "sft has no training data",
+                              "add a synth: section or data: files"))
+    if r.dpo and not r.feedback:
+        errs.append(DataError(path, lines.get(("dpo",)), "dpo needs preference pairs",
+                              "add a feedback: section"))
+    errs += _check_options(r, path, lines)
+    for section in ("feedback", "judge"):
+        sec = getattr(r, section)
+        if sec is not None and r.judge_model(sec) is None:
+            errs.append(DataError(path, lines.get((section,)), f"{section} needs a judge model",
+                                  f"add a teacher: or {section}.judge:"))
+    return errs
+
+
+# section -> (module, config class) whose fields ``options:`` may set (checked when the stage exists)
+_OPTION_TARGETS = {"sft": ("ownchat.train.config", "SFTConfig"), "dpo": ("ownchat.train.dpo", "DPOConfig"),
+                   "feedback": ("ownchat.feedback.collect", "FeedbackConfig"),
+                   "synth": ("ownchat.synth", "SynthConfig"), "improve": ("ownchat.improve.lmsi", "LMSIConfig")}
+
+
+def _check_options(r: Recipe, path: Path, lines: dict[tuple, int]) -> list[DataError]:
+    """``options:`` passes settings straight to a stage's config: its keys must be fields there."""
+    import dataclasses
+    import importlib
+
+    errs = []
+    for section, (module, cls_name) in _OPTION_TARGETS.items():
+        sec = getattr(r, section, None)
+        if sec is None or not sec.options:
+            continue
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except (ImportError, AttributeError):
+            continue  # stage not installed: the stage itself reports it when it runs
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in sec.options:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
+                errs.append(DataError(path, lines.get((section, "options", key)),
+                                      f"{section}.options.{key}: not a setting of {cls_name}",
+                                      f"did you mean {close[0]!r}?" if close else
+                                      f"known: {', '.join(sorted(known))}"))
+    return errs
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, "recipe not found", "pass a YAML file, e.g. recipes/quickstart.yaml")
+    return parse_recipe(path.read_text(encoding="utf-8"), path)

@@ -1,0 +1,110 @@
+"""The synth stage: a recipe's ``synth:`` section -> ``ownchat.synth.run_synth`` in the stage folder.
+
+The teacher engine is opened here (so remote endpoints, API keys and the response cache follow the
+recipe) and handed to ``run_synth``, which resumes from its output file after a kill.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ownchat.recipe.plan import Estimate, Speeds, StageContext, StageResult, gen_estimate
+
+
+def builtin_inputs() -> Path:
+    """``answer`` mode with ``prompts: builtin``: the shipped seed instructions, answered by the teacher."""
+    import ownchat.synth
+
+    return Path(ownchat.synth.__file__).parent / "seeds" / "seed_tasks.jsonl"
+
+
+def synth_estimate(stage, speeds: Speeds) -> Estimate:
+    """Teacher requests per mode, from how each mode asks (see ownchat/synth/*.py)."""
+    s, t = stage.sec, stage.teacher
+    out = int(0.6 * s.max_tokens)
+    if s.method == "answer":
+        n, tok_in, tok_out, what = s.n, 120, min(out, 300), "answers"
+    elif s.method == "alpaca":  # one request asks for batch_size triples (~90 tokens each); ~60% are kept
+        n = max(1, -(-s.n // max(1, int(0.6 * s.batch_size))))
+        tok_in, tok_out, what = 900, min(s.max_tokens, 90 * s.batch_size), "batches"
+    elif s.method == "chat":  # the teacher plays both sides: 2 requests a turn, history grows
+        n, tok_in, tok_out, what = s.n * s.turns * 2, 150 * s.turns, min(out, 300), "chat turns"
+    else:  # self-instruct: propose (shared by ~8), classify, instances
+        n, tok_in, tok_out, what = int(s.n * 1.4), 700, min(out, 400), "requests"
+    return gen_estimate(speeds, t.model, n, tok_in, tok_out, remote=t.remote, price=t.price, what=what,
+                        concurrency=t.concurrency)
+
+
+def run_synth_stage(stage, ctx: StageContext) -> StageResult:
+    from ownchat.recipe.ledger import remote_entry
+    from ownchat.recipe.stages import open_engine, priced
+    from ownchat.recipe.stages_eval import stage_bar
+    from ownchat.synth import FilterConfig, SynthConfig, run_synth
+
+    s, r, spec = stage.sec, stage.r, stage.teacher
+    out = ctx.dir / "data.jsonl"
+    src = None if s.prompts == "builtin" else r.resolve_path(s.prompts)
+    seeds = src if s.method in ("self-instruct", "alpaca") else None
+    inputs = src if s.method in ("answer", "chat") else None
+    if s.method == "answer" and inputs is None:
+        inputs = builtin_inputs()
+    options = dict(s.options)
+    filters = options.pop("filters", None)
+    language = s.language or "en"
+    cfg = SynthConfig(mode=s.method, out=out, teacher=spec.model, n=s.n, seeds=seeds, inputs=inputs,
+                      language=language, topic=s.topic, concurrency=spec.concurrency or 4, max_cost=s.max_cost,
+                      seed=r.seed, temperature=s.temperature, gen_tokens=s.max_tokens, batch_size=s.batch_size,
+                      turns=s.turns, system=s.system, base_url=_one(spec.base_url),
+                      filters=FilterConfig(**{"language": language, **(filters or {})}), **options)
+    engine = open_engine(spec, ctx.log)
+    try:
+        with stage_bar(f"synth ({s.method})") as tick:
+            res = run_synth(cfg, log=ctx.log, engine=engine, on_kept=tick)
+    finally:
+        engine.close()
+    d = res.to_dict()
+    usage = priced(d.get("usage") or {}, spec)
+    if d.get("cost_usd"):
+        usage["cost_usd"] = d["cost_usd"]
+    summary: dict[str, Any] = {"kept": d["kept"], "candidates": d["candidates"], "rounds": d["rounds"],
+                               "stopped": d["stopped"], "teacher_tokens": d["teacher_tokens"],
+                               "filtered": d.get("filtered") or {}}
+    speeds = {}
+    u = d.get("usage") or {}
+    if not spec.remote and u.get("completion_tokens") and not u.get("cached") and d.get("wall_s", 0) > 20:
+        # effective decode speed with all slots busy, prompt time taken out at the default prefill speed
+        prefill, _ = Speeds(device="cpu").get("prefill", spec.model)
+        busy = max(1.0, d["wall_s"] - u.get("prompt_tokens", 0) / prefill)
+        speeds[f"gen:{spec.model}"] = u["completion_tokens"] / busy
+    records = {"file": _describe(s, src), "count": int(u.get("requests", 0))}
+    return StageResult(summary=summary, artifacts={"data": ctx.rel(out)}, usage={"teacher": usage},
+                       privacy=remote_entry(spec, "teacher", usage, records, d.get("hosts")),
+                       samples=_samples(out), speeds=speeds, raw=d)
+
+
+def _one(url: str | list[str] | None) -> str | None:
+    return url[0] if isinstance(url, list) else url
+
+
+def _describe(s, src: Path | None) -> str:
+    if src is not None:
+        return f"{src.name} ({s.method} prompts)"
+    return f"ownchat's built-in seed tasks ({s.method})"
+
+
+def _samples(path: Path, k: int = 3) -> list[dict[str, Any]]:
+    from ownchat.data.formats import to_messages
+    from ownchat.data.jsonl import read_jsonl
+
+    out = []
+    if not path.exists():
+        return out
+    for rec in read_jsonl(path, allow_partial_last_line=True):
+        try:
+            out.append({"messages": to_messages(rec)})
+        except Exception:  # noqa: BLE001 - a sample is decoration; never fail the stage on it
+            continue
+        if len(out) >= k:
+            break
+    return out

@@ -1,0 +1,115 @@
+"""Parsers on the kinds of messy output real teachers produce."""
+
+from ownchat.synth.parse import (
+    parse_alpaca_batch,
+    parse_class_instances,
+    parse_instance,
+    parse_numbered_list,
+    parse_user_turn,
+    parse_yes_no,
+)
+
+PROPOSALS_MESSY = """Sure! Here are 8 new tasks for you:
+
+Task 9: Write a short story about a robot who learns to paint.
+**Task 10:** Summarize the plot of a movie in three sentences.
+11. Convert the temperature from Celsius to Fahrenheit.
+12) Suggest a name for a new coffee shop
+that sells only iced drinks.
+Task 13 - Explain recursion to a ten-year-old.
+- Find the odd word out in a list of words.
+
+I hope these tasks are helpful! Let me know if you need more."""
+
+
+def test_numbered_list_tolerates_prose_bold_and_missing_numbers():
+    items = parse_numbered_list(PROPOSALS_MESSY)
+    assert items[0] == "Write a short story about a robot who learns to paint."
+    assert items[1] == "Summarize the plot of a movie in three sentences."
+    assert items[3] == "Suggest a name for a new coffee shop that sells only iced drinks."
+    assert "Find the odd word out in a list of words." in items
+    assert not any("helpful" in i or "Sure" in i for i in items)
+    assert len(items) == 6
+
+
+def test_numbered_list_drops_truncated_last_item():
+    text = "Task 9: Write a haiku about rain.\nTask 10: Describe the water cy"
+    assert parse_numbered_list(text, truncated=True) == ["Write a haiku about rain."]
+    assert len(parse_numbered_list(text, truncated=False)) == 2
+
+
+def test_numbered_list_chinese():
+    text = "好的，以下是新的任務：\n任務 9：寫一首關於秋天的短詩。\n10. 解釋什麼是區塊鏈。"
+    assert parse_numbered_list(text) == ["寫一首關於秋天的短詩。", "解釋什麼是區塊鏈。"]
+
+
+ALPACA_MESSY = """Here are the tasks:
+
+4. Instruction: Give three tips for saving money on groceries.
+4. Input: <noinput>
+4. Output: 1. Plan meals ahead. 2. Buy store brands. 3. Shop with a list.
+###
+**5. Instruction:** Rewrite the sentence in passive voice.
+**5. Input:** The chef cooked the meal.
+**5. Output:** The meal was cooked by the chef.
+###
+Instruction: Classify the animal as a mammal or a reptile.
+Input: Turtle
+Output: Reptile
+6. Instruction: Translate "good morning" into French.
+6. Input:
+6. Output: Bonjour.
+###
+7. Instruction: What is the capital of Australia?
+7. Input: <noinput>
+###
+8. Instruction: Write a limerick about a cat
+8. Input: <noinput>
+8. Output: There once was a cat from"""
+
+
+def test_alpaca_batch_messy():
+    triples, failed = parse_alpaca_batch(ALPACA_MESSY, truncated=True)
+    insts = [t.instruction for t in triples]
+    assert insts == ["Give three tips for saving money on groceries.", "Rewrite the sentence in passive voice.",
+                     "Classify the animal as a mammal or a reptile.", 'Translate "good morning" into French.']
+    assert triples[0].input == ""  # <noinput>
+    assert triples[1].input == "The chef cooked the meal."
+    assert triples[1].output == "The meal was cooked by the chef."
+    assert triples[2].output == "Reptile"
+    assert triples[3].input == "" and triples[3].output == "Bonjour."
+    assert failed == 1  # task 7 has no output; task 8 was truncated and silently dropped
+
+
+def test_alpaca_batch_not_truncated_keeps_last():
+    triples, _ = parse_alpaca_batch(ALPACA_MESSY, truncated=False)
+    assert triples[-1].instruction == "Write a limerick about a cat"
+
+
+def test_alpaca_batch_garbage_never_raises():
+    for text in ["", "###\n###", "Output: x", "I'm sorry, I can't help with that.", "1. Instruction:\n1. Output:"]:
+        triples, failed = parse_alpaca_batch(text)
+        assert all(t.instruction and t.output for t in triples)
+        assert failed >= 0
+
+
+def test_instance_input_first():
+    text = "Input: The weather is lovely today.\nOutput: positive\n\nTask: Another task\nInput: x\nOutput: y"
+    assert parse_instance(text) == ("The weather is lovely today.", "positive")
+    assert parse_instance("Input: <noinput>\nOutput: 42") == ("", "42")
+    assert parse_instance("Just prose, no fields.") is None
+    assert parse_instance("輸入：無\n輸出：台北") == ("", "台北")
+
+
+def test_class_instances_output_first():
+    text = ("Class label: Positive\nInput: I loved the film.\n\n**Class label:** Negative\n**Input:** Waste of time."
+            "\nClass label: Neutral")
+    assert parse_class_instances(text) == [("Positive", "I loved the film."), ("Negative", "Waste of time.")]
+
+
+def test_yes_no_and_user_turn():
+    assert parse_yes_no("Yes.") is True
+    assert parse_yes_no("**No**, it is open-ended") is False
+    assert parse_yes_no("是") is True
+    assert parse_yes_no("It depends") is None
+    assert parse_user_turn('User: "How do I boil an egg?"\nAssistant: Put it in water.') == "How do I boil an egg?"
