@@ -140,6 +140,9 @@ def run_bare(args: argparse.Namespace) -> Result:
         eng.raw_chat({"messages": _messages(i), "max_tokens": 1})
     res = Result("bare llama.cpp (in-process)")
     lock = threading.Lock()
+    # At most `parallel` calls inside llama.cpp at once, as the server admits them: threads parked in
+    # xllamacpp's own queue cost CPU, and the baseline should be the engine at its best.
+    gate = threading.Semaphore(args.parallel) if not args.ungated else None
     deadline = time.perf_counter() + args.duration
 
     def client(k: int) -> None:
@@ -160,7 +163,11 @@ def run_bare(args: argparse.Namespace) -> Result:
                     state["error"] = True
                 return False
 
-            out = eng.raw_chat(body, on_chunk)
+            if gate is not None:
+                with gate:
+                    out = eng.raw_chat(body, on_chunk)
+            else:
+                out = eng.raw_chat(body, on_chunk)
             with lock:
                 res.requests += 1
                 if state["error"] or state["tokens"] is None or state["first"] is None or (out and "error" in out):
@@ -187,6 +194,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load per side")
     ap.add_argument("--parallel", type=int, default=8, help="llama.cpp slots, both sides")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--ungated", action="store_true",
+                    help="baseline: let all clients call llama.cpp at once (its own queue) instead of N slots")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 

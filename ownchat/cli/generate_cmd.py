@@ -120,6 +120,8 @@ def generate_cmd(
     concurrency: int = typer.Option(None, "--concurrency", help="requests in flight / batch size"),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="persistent response cache"),
     retries: int = typer.Option(None, "--retries", help="HTTP retries per request (remote engines)"),
+    best_of: int = typer.Option(1, "--best-of", help="sample N answers and keep the reward model's favourite"),
+    reward_model: Path = typer.Option(None, "--reward-model", help="run dir of `ownchat train rm` (for --best-of)"),
     verbose: bool = VerboseOpt,
 ) -> None:
     """Answer every prompt in a JSONL file; output = input record + output + usage + finish_reason."""
@@ -131,6 +133,10 @@ def generate_cmd(
     total = len(load_prompts(prompts, config))  # fail on a malformed line before loading any model
     eng = open_engine(model, engine, base_url, api_key, adapter, chat_template, concurrency, cache, verbose,
                       retries)
+    if best_of > 1:
+        from ownchat.feedback.bestof import with_best_of
+
+        eng = with_best_of(eng, reward_model, best_of, log=lambda m: console.print(m, highlight=False))
     with progress("generating", extra="info") as bar:
         task = bar.add_task("generating", total=total, info="")
 

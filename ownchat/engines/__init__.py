@@ -34,7 +34,10 @@ def load_engine(model: str, engine: str | None = None, *, cache: bool | str | Pa
 
 
 def _build(model, engine, *, adapter, concurrency, chat_template, base_url, api_key, log, **opts) -> Engine:
-    if engine == "openai" or base_url or model.startswith(("openai:", "http://", "https://")):
+    if model.startswith(("http://", "https://")):
+        raise EngineError(f"{model!r} looks like a server address: pass the model as openai:NAME and the "
+                          f"address with --base-url {model}")
+    if engine == "openai" or base_url or model.startswith("openai:"):
         from ownchat.engines.openai_http import OpenAIEngine
 
         name = model.removeprefix("openai:")

@@ -106,7 +106,8 @@ def build_report(verdict_files: Sequence[str | Path], out_dir: str | Path, grade
         "grades": {m: {k: v for k, v in g.items() if k != "scores"} for m, g in (grade_sum or {}).items()} or None,
         "agreement": agree,
         "failures": _failures(verdicts, grades),
-        "judges": sorted({f"{r.get('judge_name') or '?'} ({r.get('judge', '?')})" for r in [*verdicts, *grades]}),
+        "judges": sorted({f"{r['judge_name']} ({r.get('judge')})" if r.get("judge_name") else str(r.get("judge"))
+                          for r in [*verdicts, *grades]}),
         "prompts": sorted({json.dumps(r["prompt"], sort_keys=True) for r in [*verdicts, *grades] if "prompt" in r}),
         "judge_usage": _usage([*verdicts, *grades]),
         "files": {"verdicts": [str(f) for f in verdict_files], "grades": [str(f) for f in grade_files]},

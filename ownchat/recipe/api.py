@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ownchat.recipe.ledger import licence_ledger, model_card, privacy_ledger, spec_terms
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import Speeds, StageResult
 from ownchat.recipe.runner import PlanRow, RunOutcome, execute, make_plan
-from ownchat.recipe.schema import Recipe, load_recipe
+from ownchat.recipe.schema import Recipe
 from ownchat.recipe.stages import build_stages, engine_label
 
 

@@ -211,7 +211,8 @@ def execute(stages: list[Stage], run_dir: Path, *, recipe_text: str = "", log: C
                 st.update(status="done", seconds=round(time.time() - t0, 2), result=result.to_dict(),
                           finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 _write_json(d / STATE, st)
-                speeds.record(result.speeds)
+                if _machine_quiet():  # speeds measured beside other heavy jobs would mislead later plans
+                    speeds.record(result.speeds)
                 outcome.results[s.name] = result
                 outcome.ran.append(s.name)
                 info["stages"].append(_stage_entry(s, row, st))
@@ -234,6 +235,16 @@ def execute(stages: list[Stage], run_dir: Path, *, recipe_text: str = "", log: C
                     info["report_error"] = str(exc)
             _write_json(run_dir / "run.json", info)
         return outcome
+
+
+def _machine_quiet() -> bool:
+    """True unless the load average says other work shared the cores during this stage."""
+    import os
+
+    try:
+        return os.getloadavg()[0] <= (os.cpu_count() or 1) + 1
+    except OSError:
+        return True
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -61,7 +61,8 @@ class Triple:
 
 
 _FIELD_RE = re.compile(
-    r"^\s*(?:\*\*)?(?:\d+\s*[.)]\s*)?(?:\*\*)?\s*(instruction|input|output|指令|輸入|输入|輸出|输出)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?",
+    r"^\s*(?:\*\*)?(?:\d+\s*[.)]\s*)?(?:#+\s*)?(?:\*\*)?\s*(instruction|input|output|指令|輸入|输入|輸出|输出)\s*"
+    r"(?:\*\*)?\s*[:：]\s*(?:\*\*)?",
     re.IGNORECASE | re.MULTILINE,
 )
 _FIELD_NAMES = {"instruction": "instruction", "指令": "instruction", "input": "input", "輸入": "input",
@@ -110,7 +111,8 @@ def parse_alpaca_batch(text: str, truncated: bool = False) -> tuple[list[Triple]
         f = _fields(b)
         if "instruction" not in f and "output" not in f:
             continue  # prose between blocks, not an attempt at a task
-        inst, out = _clean(f.get("instruction", "")), f.get("output", "").strip()
+        # an output of "<noinput>" is no answer: keep it empty so the filters count it
+        inst, out = _clean(f.get("instruction", "")), _norm_input(f.get("output", ""))
         if not inst or not out:
             failed += 1
             continue
@@ -123,7 +125,7 @@ def parse_instance(text: str) -> tuple[str, str] | None:
     f = _fields(text)
     if "output" not in f or not f["output"].strip():
         return None
-    out = f["output"].strip()
+    out = _norm_input(f["output"])
     # Models often keep going with a second 'Task:' block after the answer: cut it.
     out = re.split(r"\n\s*(?:Task|任務)\s*[:：]", out, maxsplit=1)[0].strip()
     return _norm_input(f.get("input", "")), out

@@ -15,7 +15,7 @@ from typing import Any
 
 VERSIONS = {
     "self-instruct.instructions": "v1",
-    "self-instruct.classify": "v1",
+    "self-instruct.classify": "v2",
     "self-instruct.instances": "v1",
     "self-instruct.class-instances": "v1",
     "alpaca.batch": "v1",
@@ -72,9 +72,15 @@ def self_instruct_instructions(examples: Sequence[str], n_new: int, language: st
 
 def self_instruct_classify(instruction: str, examples: Sequence[tuple[str, bool]]) -> Messages:
     shots = "\n\n".join(f"Task: {inst}\nIs it classification? {'Yes' if cls else 'No'}" for inst, cls in examples)
+    # v2: Qwen2.5-1.5B answered "Yes" to all 44 tasks of a real run under v1's bare question; naming
+    # what is *not* classification fixes that bias on small teachers.
     user = (
         "Can the following task be regarded as a classification task with a small, finite set of output "
-        "labels? Answer only Yes or No.\n\n" + shots + f"\n\nTask: {instruction}\nIs it classification?"
+        "labels? Answer Yes only if every answer is one label from a short list of categories that could "
+        "be written down in advance (for example positive/negative, spam/not spam, true/false, a topic "
+        "from a given list). Tasks that ask to write, rewrite, translate, sort, list, generate, explain, "
+        "calculate, solve or code produce free-form answers: answer No. Answer only Yes or No.\n\n"
+        + shots + f"\n\nTask: {instruction}\nIs it classification?"
     )
     return [SYSTEM, {"role": "user", "content": user}]
 

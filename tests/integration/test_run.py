@@ -67,6 +67,7 @@ def test_quickstart_tiny_end_to_end_then_nothing_to_do(tmp_path, smollm2_gguf, q
 
 
 @pytest.mark.model
+@pytest.mark.slow  # the tiny quickstart above already covers these stages in make test
 def test_small_real_run_trains_judges_and_resumes_nothing(tmp_path, smollm2_gguf, qwen_gguf):
     """User data (no teacher synth) -> 2 LoRA steps -> judged against the base by the Qwen pack."""
     recipe = tmp_path / "small.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import compute_keys, order
-from ownchat.recipe.schema import load_recipe
 from ownchat.recipe.stages import build_stages
 
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -40,7 +40,7 @@ def test_changing_one_setting_changes_only_what_depends_on_it(tmp_path):
     changed = {k for k in base if base[k] != lr[k]}
     assert changed == {"sft:smollm2", "sft:gemma", "judge:smollm2", "judge:gemma", "export:smollm2", "export:gemma"}
 
-    judge_n = _keys(_variant(tmp_path, "n: 12", "n: 24"))
+    judge_n = _keys(_variant(tmp_path, "n: 12 ", "n: 24 "))
     changed = {k for k in base if base[k] != judge_n[k]}
     assert changed == {"answers:smollm2-base", "answers:gemma-base", "judge:smollm2", "judge:gemma"}
 

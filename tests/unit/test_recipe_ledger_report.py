@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from ownchat.recipe.api import plan_recipe, write_outputs
 from ownchat.recipe.ledger import licence_ledger, privacy_ledger, remote_entry
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import Speeds, StageResult
-from ownchat.recipe.schema import load_recipe
 
 RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
 # a 1x1 PNG

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import textwrap
 
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import StageContext, StageResult
 from ownchat.recipe.prepare import _lang_ok, prepare_data
-from ownchat.recipe.schema import load_recipe
 
 
 def _write(path, rows):

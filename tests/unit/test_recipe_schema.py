@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ownchat.recipe.schema import RecipeError, load_recipe, parse_recipe
+from ownchat.recipe.load import RecipeError, load_recipe, parse_recipe
 
 
 def write(tmp_path: Path, text: str) -> Path:

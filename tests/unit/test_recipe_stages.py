@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 
 import ownchat.engines
 import ownchat.recipe.stages_eval as stages_eval
 from ownchat.engines.base import ChatRequest, Completion, Engine
 from ownchat.recipe.api import run_recipe
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import Speeds
-from ownchat.recipe.schema import load_recipe
 from ownchat.recipe.stages_eval import summarise_verdicts
 
 
@@ -25,13 +24,20 @@ class Scripted(Engine):
         return Completion(self.fn(request), "stop", prompt_tokens=10, completion_tokens=5, model=self.model_id)
 
 
+REPLIES = ("GOOD tuned reply", "bad base reply", "GOOD teacher reply")
+
+
 def judge_or_teacher(req: ChatRequest) -> str:
-    text = req.messages[-1]["content"]
-    m = re.search(r"\[Reply of assistant A\]\n(.*?)\n\[End of reply A\].*\[Reply of assistant B\]\n(.*?)\n"
-                  r"\[End of reply B\]", text, re.S)
-    if not m:
+    """Answers bench questions as the teacher; as the judge, prefers the reply that says GOOD.
+
+    Which reply is A is read from the order the two replies appear in the prompt, so the test does not
+    depend on the judge prompt's wording.
+    """
+    text = "\n".join(m["content"] for m in req.messages)
+    shown = sorted((text.find(r), r) for r in REPLIES if r in text)
+    if len(shown) < 2:
         return "GOOD teacher reply"
-    a, b = ("GOOD" in m.group(1)), ("GOOD" in m.group(2))
+    a, b = ("GOOD" in shown[0][1]), ("GOOD" in shown[1][1])
     return "[[A]]" if a and not b else "[[B]]" if b and not a else "[[C]]"
 
 

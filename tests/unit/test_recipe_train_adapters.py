@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import StageContext, StageResult
-from ownchat.recipe.schema import load_recipe
 from ownchat.recipe.stages import ExportStage, SFTStage
 from ownchat.recipe.stages_eval import DPOStage, ImproveStage
 

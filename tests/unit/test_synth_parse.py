@@ -113,3 +113,24 @@ def test_yes_no_and_user_turn():
     assert parse_yes_no("是") is True
     assert parse_yes_no("It depends") is None
     assert parse_user_turn('User: "How do I boil an egg?"\nAssistant: Put it in water.') == "How do I boil an egg?"
+
+
+def test_alpaca_batch_recorded_qwen_quirks():
+    # Recorded from qwen2.5-coder-1.5b-instruct: '### ' inside the numbered field, wrong numbers,
+    # and '<noinput>' written as the *output*.
+    text = """1. ### Instruction: Convert the sentence into a question.
+1. Input: "The dog barked at the moon."
+1. Output: "What did the dog do? "
+###
+2. ### Instruction: Translate the given sentence from English to Spanish.
+3. Input: "Hello, how are you?"
+3. Output: "¡Hola, ¿cómo estás?"
+###
+6. Instruction: Extract the main idea of the given paragraph.
+6. Input: <noinput>
+6. Output: <noinput>"""
+    triples, failed = parse_alpaca_batch(text)
+    assert [t.instruction for t in triples] == ["Convert the sentence into a question.",
+                                                "Translate the given sentence from English to Spanish."]
+    assert triples[1].input == '"Hello, how are you?"'
+    assert failed == 1  # the '<noinput>' answer is no answer
