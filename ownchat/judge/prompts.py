@@ -17,7 +17,11 @@ PROMPT_SET = "ownchat-judge"
 # v2: v1's long rubric let a 1.5B judge rationalise a position-based pick ("both are correct, but B is
 # more concise"). v2 is short and makes the judge first write one line per reply (does it agree with the
 # reference / answer the request?) and only then the verdict.
-PROMPT_VERSION = 2
+# v3: with a tie option the 1.5B judge answered [[C]] to every pair (0/10/0 on correct vs degraded answers).
+# Pairwise is now forced choice; a tie is what the two orders disagreeing produces (the swap rule), which
+# also keeps a position-following judge from manufacturing wins. Wording matters a lot at 1.5B: on the
+# correct-vs-degraded test, v2 gave 0/10/0 (all ties), a looser forced-choice wording 0/7/3, this one 9/1/0.
+PROMPT_VERSION = 3
 
 _REFERENCE = ("A correct reference answer is given: a reply whose result differs from the reference is wrong, "
               "however well it is written. ")
@@ -60,10 +64,15 @@ def _single(name: str, reference: bool, multi: bool) -> JudgePrompt:
 def _pair(name: str, reference: bool, multi: bool) -> JudgePrompt:
     system = ("You are a strict judge comparing two replies, A and B, to the same user. "
               + (_REFERENCE if reference else "") + (_FOLLOWUP if multi else "") + _BAD)
-    check = "agrees with the reference answer" if reference else "correctly does what the user asked"
-    instruction = (f"First write one line 'A: ...' saying whether reply A {check}, then one line 'B: ...' for "
-                   "reply B. Then write the verdict on the last line: [[A]] if A is better, [[B]] if B is "
-                   "better, [[C]] if they are equally good or equally bad.")
+    if reference:
+        instruction = ("Compare each reply with the reference answer. Write one line 'A: correct' or 'A: wrong' "
+                       "(with a few words why), then one line for B the same way. Then on the last line write "
+                       "[[A]] if reply A is closer to the reference answer, or [[B]] if reply B is. You must "
+                       "pick one.")
+    else:
+        instruction = ("Write one line 'A: ...' saying whether reply A correctly does what the user asked, then "
+                       "one line 'B: ...' for reply B. Then on the last line write [[A]] if reply A does what "
+                       "the user asked better, or [[B]] if reply B does. You must pick one.")
     return JudgePrompt(name, "pair", system, instruction)
 
 
