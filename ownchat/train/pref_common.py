@@ -203,3 +203,25 @@ def write_run(out: Path, model: Any, start: Start, *, stage: str, template: tupl
     tmp_meta = out / (RUN_FILE + ".tmp")
     tmp_meta.write_text(json.dumps(meta, indent=2, default=str))
     tmp_meta.replace(out / RUN_FILE)
+
+
+def finish_step(*, step: int, total: int, acc: dict[str, float], started: float, params: list[Any], opt: Any,
+                sched: Any, model: Any, ckpts: Any, cfg: Any, history: list[dict], metrics: Any,
+                on_step: Any) -> int:
+    """The end of one optimiser step, shared by DPO and the reward model: clip, step, record, checkpoint."""
+    import torch
+
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    step += 1
+    rec = {"step": step, **{k: round(v, 5) for k, v in acc.items()},
+           "margin": round(acc["reward_chosen"] - acc["reward_rejected"], 5),
+           "lr": sched.get_last_lr()[0], "seconds": round(time.time() - started, 2)}
+    history.append(rec)
+    metrics.write(rec)
+    if on_step:
+        on_step(rec, total)
+    if step % cfg.save_every == 0 or step == total:
+        ckpts.save(step, model, opt, sched, {"history": history, "config": cfg.to_dict()})
+    return step

@@ -29,6 +29,7 @@ from ownchat.train.pref_common import (
     PrefTrainConfig,
     batch_order,
     device_and_dtype,
+    finish_step,
     lora_config,
     pick_template,
     resolve_start,
@@ -138,19 +139,9 @@ def train_rm(cfg: RMConfig, log: Callable[[str], None] = print,
                 for key, val in (("loss", loss.detach()), ("reward_chosen", rc.detach()),
                                  ("reward_rejected", rr.detach()), ("accuracy", (rc > rr).float())):
                     acc[key] += float(val.mean()) / cfg.grad_accum
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            rec = {"step": step, **{k: round(v, 5) for k, v in acc.items()},
-                   "margin": round(acc["reward_chosen"] - acc["reward_rejected"], 5),
-                   "lr": sched.get_last_lr()[0], "seconds": round(time.time() - ts, 2)}
-            history.append(rec)
-            metrics.write(rec)
-            if on_step:
-                on_step(rec, total)
-            if step % cfg.save_every == 0 or step == total:
-                ckpts.save(step, model, opt, sched, {"history": history, "config": cfg.to_dict()})
+            step = finish_step(step=step, total=total, acc=acc, started=ts, params=params, opt=opt,
+                               sched=sched, model=model, ckpts=ckpts, cfg=cfg, history=history,
+                               metrics=metrics, on_step=on_step)
     final_loss = history[-1]["loss"] if history else None
     write_run(out, model, start, stage="rm", template=(jinja, run_template), tokenizer=tok,
               data=[str(cfg.data)], final_loss=final_loss, steps=total, cfg=cfg,
