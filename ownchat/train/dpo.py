@@ -12,7 +12,6 @@ Loss types: ``sigmoid`` (the DPO paper), ``ipo`` (squared, on length-averaged lo
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,16 +24,15 @@ from ownchat.errors import UserError
 from ownchat.train.pref_common import (
     Checkpoints,
     PrefTrainConfig,
-    batch_order,
     device_and_dtype,
     finish_step,
     lora_config,
-    pick_template,
+    prepare_pairs,
     resolve_start,
     seed_all,
     write_run,
 )
-from ownchat.train.pref_data import answer_logps, collate, encode_pairs, load_pairs
+from ownchat.train.pref_data import answer_logps, collate
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 
@@ -135,7 +133,7 @@ def train_dpo(cfg: DPOConfig, log: Callable[[str], None] = print,
               on_step: Callable[[dict[str, Any], int], None] | None = None) -> DPOResult:
     """Train (or resume) a DPO run into ``cfg.out``; ``on_step(metrics, total_steps)`` after each step."""
     import torch
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     cfg.validate()
     t0 = time.time()
@@ -143,13 +141,9 @@ def train_dpo(cfg: DPOConfig, log: Callable[[str], None] = print,
     out.mkdir(parents=True, exist_ok=True)
     seed_all(cfg.seed)
     start = resolve_start(cfg.model, cfg.adapter, cfg.chat_template, log=log)
-    tok = AutoTokenizer.from_pretrained(start.base_dir)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    jinja, run_template = pick_template(tok, start.template)
-    pairs = load_pairs(cfg.data)
-    enc = encode_pairs(tok, jinja, pairs, cfg.seq_len)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(pairs) / (cfg.batch_size * cfg.grad_accum)))
-    order = batch_order(len(pairs), cfg.batch_size, cfg.seed, total * cfg.grad_accum)
+    data = prepare_pairs(cfg, start)
+    tok, pad_id, jinja, run_template = data.tokenizer, data.pad_id, data.jinja, data.run_template
+    pairs, enc, total, order = data.pairs, data.encoded, data.total_steps, data.order
 
     ckpts = Checkpoints(out)
     latest = ckpts.latest()

@@ -225,3 +225,34 @@ def finish_step(*, step: int, total: int, acc: dict[str, float], started: float,
     if step % cfg.save_every == 0 or step == total:
         ckpts.save(step, model, opt, sched, {"history": history, "config": cfg.to_dict()})
     return step
+
+
+@dataclass
+class PairData:
+    """Tokenizer, template and encoded pairs: what DPO and the reward model both start from."""
+
+    tokenizer: Any
+    pad_id: int
+    jinja: str | None
+    run_template: str | None
+    pairs: list
+    encoded: list
+    total_steps: int
+    order: list[list[int]]
+
+
+def prepare_pairs(cfg: Any, start: Start) -> PairData:
+    import math
+
+    from transformers import AutoTokenizer
+
+    from ownchat.train.pref_data import encode_pairs, load_pairs
+
+    tok = AutoTokenizer.from_pretrained(start.base_dir)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    jinja, run_template = pick_template(tok, start.template)
+    pairs = load_pairs(cfg.data)
+    enc = encode_pairs(tok, jinja, pairs, cfg.seq_len)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(pairs) / (cfg.batch_size * cfg.grad_accum)))
+    order = batch_order(len(pairs), cfg.batch_size, cfg.seed, total * cfg.grad_accum)
+    return PairData(tok, pad_id, jinja, run_template, pairs, enc, total, order)

@@ -12,7 +12,6 @@ LoRA matrices (``task_type=SEQ_CLS``).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,16 +26,16 @@ from ownchat.models.resolve import RUN_FILE
 from ownchat.train.pref_common import (
     Checkpoints,
     PrefTrainConfig,
-    batch_order,
     device_and_dtype,
     finish_step,
     lora_config,
     pick_template,
+    prepare_pairs,
     resolve_start,
     seed_all,
     write_run,
 )
-from ownchat.train.pref_data import collate, encode_pairs, load_pairs, render
+from ownchat.train.pref_data import collate, render
 
 
 @dataclass
@@ -89,7 +88,7 @@ def train_rm(cfg: RMConfig, log: Callable[[str], None] = print,
     """Train (or resume) a reward model into ``cfg.out`` (a run dir with ``task: reward``)."""
     import torch
     import torch.nn.functional as F
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     if cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise UserError("--batch-size and --grad-accum must be >= 1")
@@ -100,13 +99,9 @@ def train_rm(cfg: RMConfig, log: Callable[[str], None] = print,
     # --adapter (an SFT run) only picks base and template here: a classifier cannot reuse LM adapters
     start = resolve_start(cfg.model, cfg.adapter, cfg.chat_template, log=log)
     start.adapter = None
-    tok = AutoTokenizer.from_pretrained(start.base_dir)
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    jinja, run_template = pick_template(tok, start.template)
-    pairs = load_pairs(cfg.data)
-    enc = encode_pairs(tok, jinja, pairs, cfg.seq_len)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(pairs) / (cfg.batch_size * cfg.grad_accum)))
-    order = batch_order(len(pairs), cfg.batch_size, cfg.seed, total * cfg.grad_accum)
+    data = prepare_pairs(cfg, start)
+    tok, pad_id, jinja, run_template = data.tokenizer, data.pad_id, data.jinja, data.run_template
+    pairs, enc, total, order = data.pairs, data.encoded, data.total_steps, data.order
     ckpts = Checkpoints(out)
     latest = ckpts.latest()
     device, dtype = device_and_dtype()
