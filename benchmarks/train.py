@@ -67,7 +67,7 @@ def worker_ours(data: Path, model: str, steps: int, bs: int, seq: int, gc: bool 
     return {"tokens": sum(r["tokens"] for r in rows), "seconds": sum(r["step_s"] for r in rows)}
 
 
-def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int) -> dict:
+def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int, fp32: bool = False) -> dict:
     import torch
     from datasets import load_dataset
     from peft import LoraConfig
@@ -90,7 +90,8 @@ def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int) -> dict:
     ds = load_dataset("json", data_files=str(data), split="train")
     args = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=bs, max_length=seq,
                      learning_rate=2e-4, max_steps=steps, save_strategy="no", report_to=[], logging_steps=1,
-                     seed=0, use_cpu=not torch.cuda.is_available())  # TRL defaults bf16=True, which needs this flag on CPU
+                     seed=0, use_cpu=not torch.cuda.is_available(),  # TRL defaults bf16=True: needs this flag on CPU
+                     **({"bf16": False, "gradient_checkpointing": False} if fp32 else {}))
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, task_type="CAUSAL_LM",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     trainer = SFTTrainer(model=str(ensure_hf(model, log=lambda *_: None)), args=args, train_dataset=ds,
@@ -118,11 +119,11 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--data", type=Path)
-    p.add_argument("--worker", choices=["ours", "ours-gc", "trl"])
+    p.add_argument("--worker", choices=["ours", "ours-gc", "trl", "trl-fp32"])
     a = p.parse_args()
     if a.worker:
-        if a.worker == "trl":
-            res = worker_trl(a.data, a.model, a.steps, a.batch_size, a.seq_len)
+        if a.worker.startswith("trl"):
+            res = worker_trl(a.data, a.model, a.steps, a.batch_size, a.seq_len, fp32=a.worker == "trl-fp32")
         else:
             res = worker_ours(a.data, a.model, a.steps, a.batch_size, a.seq_len, gc=a.worker == "ours-gc")
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -132,13 +133,16 @@ def main() -> None:
     from ownchat.models.packs import PACKS
 
     params = PACKS[a.model].params if a.model in PACKS else None
-    res = {k: run_worker(k, a) for k in ("trl", "ours", "ours-gc")}
+    # TRL's defaults (bf16 autocast + gradient checkpointing) are the baseline the target names; the
+    # fp32/no-checkpointing TRL row shows how much of the gap is those defaults rather than the loop.
+    res = {k: run_worker(k, a) for k in ("trl", "trl-fp32", "ours", "ours-gc")}
     for r in res.values():
         r["tok_s"] = r["tokens"] / max(1e-9, r["seconds"])
     peak = peak_flops()
     print(f"\nLoRA r=8 SFT, {a.model}, batch {a.batch_size} x {a.seq_len}, {a.steps} steps (first excluded)\n")
     print(f"{'trainer':<22}{'tokens/s':>10}{'peak RSS MB':>13}{'% fp32 peak':>13}{'% bf16 peak':>13}")
-    rows = (("TRL SFTTrainer", res["trl"]), ("ownchat", res["ours"]), ("ownchat --grad-ckpt", res["ours-gc"]))
+    rows = (("TRL SFTTrainer", res["trl"]), ("TRL fp32, no ckpt", res["trl-fp32"]), ("ownchat", res["ours"]),
+            ("ownchat --grad-ckpt", res["ours-gc"]))
     for name, r in rows:
         f32 = f"{100 * r['tok_s'] * 4 * params / peak['fp32']:.1f}%" if params else "?"
         b16 = f"{100 * r['tok_s'] * 4 * params / peak['bf16']:.1f}%" if params else "?"
@@ -148,6 +152,9 @@ def main() -> None:
         speed = res[key]["tok_s"] / res["trl"]["tok_s"]
         mem = res[key]["peak_rss_mb"] / res["trl"]["peak_rss_mb"]
         print(f"{name} / TRL: {speed:.2f}x tokens/s, {mem:.2f}x peak RSS (target >= 1.5x at <= 1.0x)")
+        speed32 = res[key]["tok_s"] / res["trl-fp32"]["tok_s"]
+        mem32 = res[key]["peak_rss_mb"] / res["trl-fp32"]["peak_rss_mb"]
+        print(f"{name} / TRL fp32: {speed32:.2f}x tokens/s, {mem32:.2f}x peak RSS")
     print(f"peak matmul: fp32 {peak['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.0f} GFLOP/s")
 
 

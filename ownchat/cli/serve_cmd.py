@@ -29,6 +29,8 @@ def serve_cmd(
     max_prompt_tokens: int = typer.Option(None, "--max-prompt-tokens", help="prompt limit (default: the model's context per slot)"),
     max_body: int = typer.Option(1_000_000, "--max-body-bytes", help="largest request body"),
     queue: int = typer.Option(64, "--queue", help="requests that may wait for a slot; more get HTTP 429"),
+    best_of: int = typer.Option(1, "--best-of", help="sample N answers per reply and send the reward model's favourite"),
+    reward_model: Path = typer.Option(None, "--reward-model", help="run dir of `ownchat train rm` (for --best-of)"),
 ) -> None:
     """Serve MODEL privately: OpenAI API at /v1, web chat at /, history in a local SQLite file."""
     from ownchat.errors import UserError
@@ -40,10 +42,12 @@ def serve_cmd(
     for name, value in (("--port", port), ("--max-tokens", max_tokens), ("--max-body-bytes", max_body)):
         if value is not None and value < 1:
             raise UserError(f"{name} must be a positive number (got {value})")
+    if best_of < 1:
+        raise UserError(f"--best-of must be 1 or more (got {best_of})")
     if queue < 0:
         raise UserError(f"--queue must be 0 or more (got {queue})")
     limits = Limits(max_body_bytes=max_body, max_prompt_tokens=max_prompt_tokens, max_tokens=max_tokens,
                     default_max_tokens=min(512, max_tokens), queue_size=queue)
     serve(model, engine=engine, adapter=adapter, host=host, port=port, parallel=parallel, history=not no_history,
           history_path=history, api_keys=list(api_key or []), keys_file=keys_file, limits=limits,
-          log=lambda m: console.print(m, highlight=False, markup=False))
+          best_of=best_of, reward_model=reward_model, log=lambda m: console.print(m, highlight=False, markup=False))

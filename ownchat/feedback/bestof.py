@@ -33,10 +33,12 @@ class BestOfNEngine(Engine):
 
     name = "bestof"
 
-    def __init__(self, inner: Engine, reward_model: Scorer, n: int = 4, temperature: float = 0.8) -> None:
+    def __init__(self, inner: Engine, reward_model: Scorer, n: int = 4, temperature: float = 0.8,
+                 reproducible: bool = True) -> None:
         if n < 1:
             raise ValueError("n must be >= 1")
         self.inner = inner
+        self.reproducible = reproducible  # False for a chat server: a repeated question gets fresh samples
         self.reward_model = reward_model
         self.n = n
         self.temperature = temperature
@@ -46,7 +48,8 @@ class BestOfNEngine(Engine):
         self.model_name = getattr(inner, "model_name", inner.model_id)
 
     def __getattr__(self, item: str):  # engine extras (tokenizer, base_urls, ...) come from the sampler
-        if item == "inner":
+        # raw_chat/raw_completion would let the server talk to llama.cpp directly and skip the reranking
+        if item in ("inner", "raw_chat", "raw_completion"):
             raise AttributeError(item)
         return getattr(self.inner, item)
 
@@ -54,7 +57,7 @@ class BestOfNEngine(Engine):
         params = request.params
         if params.temperature <= 0:
             params = replace(params, temperature=self.temperature)
-        if params.seed is None:
+        if params.seed is None and self.reproducible:
             params = replace(params, seed=0)  # reproducible samples (and cacheable ones)
         return [replace(request, params=params, sample_index=request.sample_index * self.n + j)
                 for j in range(self.n)]
@@ -87,8 +90,8 @@ class BestOfNEngine(Engine):
         self.inner.close()
 
 
-
-def with_best_of(engine: Engine, reward_model: str | Path | None, n: int, log=print) -> Engine:
+def with_best_of(engine: Engine, reward_model: str | Path | None, n: int, log=print,
+                 reproducible: bool = True) -> Engine:
     """What a ``--best-of N --reward-model RUN`` flag pair does: wrap ``engine``, or return it as is."""
     if n <= 1:
         return engine
@@ -98,4 +101,4 @@ def with_best_of(engine: Engine, reward_model: str | Path | None, n: int, log=pr
         raise UserError("--best-of needs --reward-model RUN (train one with `ownchat train rm`)")
     from ownchat.train.rm import RewardModel
 
-    return BestOfNEngine(engine, RewardModel(reward_model, log=log), n)
+    return BestOfNEngine(engine, RewardModel(reward_model, log=log), n, reproducible=reproducible)

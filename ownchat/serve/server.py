@@ -54,13 +54,20 @@ def build_settings(model: str, engine: Engine, *, history: bool = True, history_
 def serve(model: str, *, engine: str | None = None, adapter: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8000, parallel: int | None = None, history: bool = True,
           history_path: str | Path | None = None, api_keys: list[str] | None = None,
-          keys_file: str | Path | None = None, limits: Limits | None = None, log: Any = print) -> None:
-    """Blocking: serve ``model`` until interrupted."""
+          keys_file: str | Path | None = None, limits: Limits | None = None, best_of: int = 1,
+          reward_model: str | Path | None = None, log: Any = print) -> None:
+    """Blocking: serve ``model`` until interrupted. ``best_of`` > 1 reranks that many samples by a reward model."""
     import uvicorn
 
     keys = KeyRing.load(api_keys or [], keys_file)
     check_bind(host, keys)  # before the model loads: a refused start should be instant
+    if best_of > 1 and reward_model is None:
+        raise UserError("--best-of needs --reward-model RUN (train one with `ownchat train rm`)")
     eng = load_serving_engine(model, engine, adapter, parallel, log=log)
+    if best_of > 1:
+        from ownchat.feedback.bestof import with_best_of
+
+        eng = with_best_of(eng, reward_model, best_of, log=log, reproducible=False)
     settings = build_settings(model, eng, history=history, history_path=history_path, api_keys=api_keys,
                               keys_file=keys_file, limits=limits)
     app = create_app(eng, settings)

@@ -78,3 +78,43 @@ def test_with_best_of_wiring() -> None:
         with_best_of(inner, None, 4)
     with pytest.raises(ValueError):
         BestOfNEngine(inner, LengthScorer("x"), n=0)
+
+
+class RawSampler(Sampler):
+    """Also speaks llama.cpp's raw dialect, which the server would use if best-of let it through."""
+
+    def generate(self, request: ChatRequest) -> Completion:
+        self.requests.append(request)
+        return Completion(f"answer {request.sample_index}", "stop", 10, 5)
+
+    def raw_chat(self, body, on_chunk=None):  # pragma: no cover - must never be reached
+        raise AssertionError("best-of was bypassed")
+
+    raw_completion = raw_chat
+
+
+def test_served_replies_are_reranked_and_sampled_afresh(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ownchat.serve.app import ServeSettings, create_app
+
+    inner = RawSampler()
+    eng = BestOfNEngine(inner, LengthScorer("answer 2"), n=3, reproducible=False)
+    assert not hasattr(eng, "raw_chat")
+    settings = ServeSettings(model_name="tiny", history_path=tmp_path / "h.sqlite")
+    with TestClient(create_app(eng, settings)) as client:
+        body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"] == "answer 2"
+        assert r.json()["usage"]["completion_tokens"] == 15  # all three samples were paid for
+        streamed = client.post("/v1/chat/completions", json={**body, "stream": True}).text
+        assert "answer 2" in streamed
+    assert all(r.params.seed is None for r in inner.requests)  # a server does not pin the seed
+
+
+def test_serve_refuses_best_of_without_a_reward_model() -> None:
+    from ownchat.serve.server import serve
+
+    with pytest.raises(UserError, match="--reward-model"):
+        serve("smollm2-135m-instruct", best_of=4)
