@@ -56,7 +56,9 @@ def template_text(template: str) -> str:
         return TEMPLATES[template]
     if "{%" in template or "{{" in template:
         return template
-    raise ValueError(f"unknown chat template {template!r}: use one of {', '.join(TEMPLATES)} or a Jinja string")
+    from ownchat.errors import UserError
+
+    raise UserError(f"unknown chat template {template!r}: use one of {', '.join(TEMPLATES)} or a Jinja string")
 
 
 def turn_ends(jinja: str | None) -> tuple[str, ...]:

@@ -7,8 +7,7 @@ export (tokenizer + Ollama ``TEMPLATE``) and llama.cpp all render prompts exactl
 
 from __future__ import annotations
 
-from ownchat.engines.templates import CHATML, GEMMA, LLAMA3, TEMPLATES
-from ownchat.errors import UserError
+from ownchat.engines.templates import CHATML, GEMMA, LLAMA3, TEMPLATES, template_text
 
 __all__ = ["CHATML", "GEMMA", "LLAMA3", "NAMED", "choose_template", "template_text", "end_of_turn_strings"]
 
@@ -17,15 +16,6 @@ NAMED: dict[str, str] = TEMPLATES
 
 #: strings that end an assistant turn in the templates we know; the token(s) for them are trained
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|end_of_text|>")
-
-
-def template_text(name_or_jinja: str) -> str:
-    """A named template's Jinja, or the argument itself when it already is Jinja."""
-    if name_or_jinja in NAMED:
-        return NAMED[name_or_jinja]
-    if "{%" in name_or_jinja or "{{" in name_or_jinja:
-        return name_or_jinja
-    raise UserError(f"unknown chat template {name_or_jinja!r}: use one of {', '.join(NAMED)} or a Jinja string")
 
 
 def choose_template(tokenizer, requested: str | None = None) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import torch
 
 from ownchat.engines.hf_rows import RowControl, StopHoldback, cut_at_stop, sample_token
 from ownchat.engines.templates import TEMPLATES, template_text
+from ownchat.errors import UserError
 
 
 class CharTok:
@@ -88,7 +89,7 @@ def test_named_templates_render():
     gemma = Template(TEMPLATES["gemma"]).render(messages=msgs, add_generation_prompt=True, bos_token="<bos>")
     assert gemma == "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n"
     assert template_text("{{ x }}") == "{{ x }}"
-    with pytest.raises(ValueError, match="unknown chat template"):
+    with pytest.raises(UserError, match="unknown chat template"):
         template_text("vicuna")
 
 
