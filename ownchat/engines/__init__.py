@@ -53,13 +53,19 @@ def _build(model, engine, *, adapter, concurrency, chat_template, base_url, api_
     if kind == "llamacpp":
         from ownchat.engines.llamacpp import LlamaCppEngine
 
-        if ref.kind != "gguf":
+        path = ref.path
+        if ref.meta.get("base") and ref.kind != "gguf":  # a training run: base GGUF + converted adapter
+            from ownchat.engines.run_gguf import gguf_for_run
+
+            path, run_lora = gguf_for_run(ref, log=log)
+            adapter = run_lora if adapter == ref.adapter else adapter
+        elif ref.kind != "gguf":
             raise EngineError(f"llama.cpp needs a GGUF file; {model!r} is a {ref.kind} model. "
                               "Use --engine hf, or `ownchat export --to gguf` first.")
         template = chat_template
         if template is None and ref.has_chat_template is False:
             template = "chatml"  # base models get the named default template (recorded by train too)
-        eng = LlamaCppEngine(ref.path, n_parallel=concurrency or 4, lora=adapter, chat_template=template,
+        eng = LlamaCppEngine(path, n_parallel=concurrency or 4, lora=adapter, chat_template=template,
                              model_name=ref.display_name, **opts)
         eng.license = ref.license
         return eng

@@ -69,3 +69,26 @@ def test_gguf_export_matches_torch(tuned_run, smollm2_hf):
     for e, g in zip(expected, got, strict=True):
         assert g.strip().startswith(e.strip()), (expected, got)
 
+
+
+def test_training_run_loads_on_llamacpp_with_its_adapter(tuned_run):
+    """`--engine llamacpp` on a run dir: base GGUF + the adapter converted once, fine-tune included."""
+    from ownchat.engines import ChatRequest, SamplingParams, load_engine
+
+    ask = ChatRequest.chat([SYSTEM, {"role": "user", "content": "What is your name?"}],
+                           SamplingParams(temperature=0, max_tokens=8))
+    eng = load_engine(str(tuned_run), "llamacpp", concurrency=1)
+    try:
+        assert "Quokka" in eng.generate(ask).text
+        assert "+lora:" in eng.model_id  # cache entries of the tuned model never mix with the base's
+    finally:
+        eng.close()
+    converted = tuned_run / "adapter.gguf"
+    first = converted.stat().st_mtime_ns
+    base = load_engine("smollm2-135m-instruct", concurrency=1)
+    try:
+        assert "Quokka" not in base.generate(ask).text
+    finally:
+        base.close()
+    load_engine(str(tuned_run), "llamacpp", concurrency=1).close()
+    assert converted.stat().st_mtime_ns == first  # converted once, reused while the adapter is unchanged
