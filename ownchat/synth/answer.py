@@ -5,6 +5,10 @@ prompt/completion). Existing assistant turns are ignored and rewritten: for a co
 turns the teacher answers turn 1, then turn 2 seeing its own first answer, and so on. Single-turn
 inputs come out as Alpaca records, multi-turn ones as OpenAI ``messages`` records. The user's own
 instructions are not ROUGE-filtered (use ``ownchat data dedup`` for that); answers are filtered.
+
+Language: with the default ``--language en`` each conversation is answered, and checked, in the
+language of its own first question (a Traditional Chinese question wants a Traditional Chinese
+answer, not a drop for "wrong language"). Any other ``--language`` asks for that language everywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from ownchat.data.formats import from_messages, to_messages
 from ownchat.data.jsonl import read_records
+from ownchat.data.lang import detect
 from ownchat.data.provenance import provenance
 from ownchat.synth import prompts
 from ownchat.synth.runner import Mode
@@ -37,6 +42,12 @@ class AnswerMode(Mode):
         self.per_round = max(1, self.cfg.concurrency) * 4
         self._candidates = 0
 
+    def _language(self, users: list[dict[str, str]]) -> str:
+        if self.cfg.language not in (None, "", "en"):
+            return self.cfg.language
+        first = next((m["content"] for m in users if m["role"] == "user"), "")
+        return detect(first, min_letters=4) or "en"
+
     def candidates(self) -> int:
         return self._candidates
 
@@ -52,7 +63,8 @@ class AnswerMode(Mode):
         self._candidates += len(batch)
         # state per conversation: remaining user turns, history so far, failure reason
         convs = [{"todo": [m for m in users if m["role"] == "user"],
-                  "head": [m for m in users if m["role"] == "system"], "done": [], "why": None}
+                  "head": [m for m in users if m["role"] == "system"], "done": [], "why": None,
+                  "lang": self._language(users)}
                  for _, users, _ in batch]
         params = teacher.params("answer", temperature=0.0)
         while True:
@@ -63,14 +75,14 @@ class AnswerMode(Mode):
             for c in live:
                 c["done"].append(c["todo"].pop(0))
                 sys_prompt = cfg.system or (c["head"][0]["content"] if c["head"] else None)
-                reqs.append(teacher.chat(prompts.answer(c["done"], cfg.language, sys_prompt), params))
+                reqs.append(teacher.chat(prompts.answer(c["done"], c["lang"], sys_prompt), params))
             for c, comp in zip(live, teacher.run(reqs), strict=True):
                 if comp.error:
                     c["why"] = "teacher_error"
                 elif comp.finish_reason == "length":
                     c["why"] = "truncated"
                 else:
-                    c["why"] = filters.check_output(comp.text, count=False)
+                    c["why"] = filters.check_output(comp.text, count=False, language=c["lang"])
                 c["done"].append({"role": "assistant", "content": comp.text.strip()})
         out = []
         for (rid, _, src), c in zip(batch, convs, strict=True):
@@ -78,7 +90,7 @@ class AnswerMode(Mode):
                 filters.reject(c["why"])
                 continue
             prov = provenance(teacher.engine, template=prompts.template_id(self.template), params=params,
-                              stage="synth", mode=self.name, round=r, language=cfg.language)
+                              stage="synth", mode=self.name, round=r, language=c["lang"])
             msgs = c["head"] + c["done"]
             n_user = sum(m["role"] == "user" for m in msgs)
             extra = {"id": f"answer-{r}-{rid}", "source_id": rid}

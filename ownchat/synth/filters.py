@@ -133,12 +133,16 @@ class Filters:
     def keep(self, instruction: str) -> None:
         self.index.force_add(instruction)
 
-    def check_output(self, output: str, inp: str = "", *, count: bool = True) -> str | None:
-        """Reason to drop an answer (and its instruction), or None. ``count=False`` only reports it."""
-        reason = self._output_reason(output, inp)
+    def check_output(self, output: str, inp: str = "", *, count: bool = True,
+                     language: str | None = None) -> str | None:
+        """Reason to drop an answer (and its instruction), or None. ``count=False`` only reports it.
+
+        ``language`` overrides the run's language for this one answer (answer mode: the question's own).
+        """
+        reason = self._output_reason(output, inp, (language or self._lang) if self._lang else None)
         return self.reject(reason) if reason and count else reason
 
-    def _output_reason(self, output: str, inp: str) -> str | None:
+    def _output_reason(self, output: str, inp: str, lang: str | None) -> str | None:
         cfg = self.config
         out = output.strip()
         if not out:
@@ -149,6 +153,6 @@ class Filters:
             return "garbled"
         if inp and out == inp.strip():  # Self-Instruct: an output that only repeats the input
             return "empty_output"
-        if self._lang and not looks_like_code(out) and not matches(out, self._lang, min_letters=12):
+        if lang and not looks_like_code(out) and not matches(out, lang, min_letters=12):
             return "wrong_language"
         return None

@@ -146,3 +146,25 @@ def test_resume_after_crash_is_exact(tmp_path, mode, n, crash_after):
     assert len(set(first.answered) & set(second.answered)) <= 3  # concurrency
     assert len(set(first.answered) - set(second.answered)) >= len(first.answered) - 3
     assert res.filtered == ref.filtered
+
+
+def test_answer_mode_answers_each_question_in_its_own_language(tmp_path):
+    """Default --language en: a Traditional Chinese question is answered (and kept) in Traditional Chinese."""
+
+    class Polyglot(ScriptedTeacher):
+        def generate(self, req):
+            system = " ".join(m["content"] for m in req.messages if m["role"] == "system")
+            if "Traditional Chinese" in system:
+                return Completion("台灣的首都是臺北，這是一個繁華的城市，有很多夜市與博物館。", "stop", 10, 20)
+            return super().generate(req)
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "Name two rivers in Europe."}) + "\n"
+                   + json.dumps({"instruction": "請問台灣的首都是哪裡？請簡單介紹。"}) + "\n")
+    res = _run(tmp_path, "answer", 10, Polyglot(), inputs=src)
+    recs = _records(tmp_path / "out.jsonl")
+    assert len(recs) == 2 and res.filtered.get("wrong_language", 0) == 0
+    assert [r["provenance"]["language"] for r in recs] == ["en", "zh-TW"]
+    # an explicit other language is asked of every question
+    _run(tmp_path, "answer", 10, Polyglot(), inputs=src, language="zh-TW", name="zh.jsonl")
+    assert [r["provenance"]["language"] for r in _records(tmp_path / "zh.jsonl")] == ["zh-TW", "zh-TW"]
