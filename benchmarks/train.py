@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -56,6 +57,9 @@ def peak_flops() -> dict[str, float]:
     return out
 
 
+WORKERS = ("trl", "trl-fp32", "ours", "ours-gc")
+
+
 def worker_ours(data: Path, model: str, steps: int, bs: int, seq: int, gc: bool = False) -> dict:
     from ownchat.train.sft import SFTConfig, train_sft
 
@@ -77,6 +81,7 @@ def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int, fp32: bool
     from ownchat.models.convert import ensure_hf
 
     stats = {"tokens": 0, "seconds": 0.0, "step": 0}
+    partial = os.environ.get("BENCH_PARTIAL")  # the parent reads this if the run is cut short
 
     class Timer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kw):
@@ -86,6 +91,14 @@ def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int, fp32: bool
             stats["step"] += 1
             if stats["step"] > 1:  # skip the first step, as for ours
                 stats["seconds"] += time.perf_counter() - self.t0
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            # TRL logs the cumulative count of real (attention-mask) tokens at every step
+            seen = [float(h["num_tokens"]) for h in state.log_history if "num_tokens" in h]
+            if partial and len(seen) >= 2:
+                Path(partial).write_text(json.dumps({**stats, "tokens": seen[-1] - seen[0], "partial": True,
+                                                     "peak_rss_mb": resource.getrusage(
+                                                         resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
     ds = load_dataset("json", data_files=str(data), split="train")
     args = SFTConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=bs, max_length=seq,
@@ -107,9 +120,15 @@ def run_worker(kind: str, a) -> dict | None:
     """One trainer in its own process (peak RSS is per process); None when it fails or runs too long."""
     cmd = [sys.executable, __file__, "--worker", kind, "--steps", str(a.steps), "--batch-size", str(a.batch_size),
            "--seq-len", str(a.seq_len), "--data", str(a.data), "--model", a.model]
+    partial = Path(tempfile.mkdtemp()) / "partial.json"
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.worker_timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=a.worker_timeout,
+                              env={**os.environ, "BENCH_PARTIAL": str(partial)})
     except subprocess.TimeoutExpired:
+        if partial.exists():  # the steps it finished still give a rate
+            res = json.loads(partial.read_text())
+            print(f"{kind}: cut at {a.worker_timeout} s after {res['step']} steps; rate from those", file=sys.stderr)
+            return res
         print(f"{kind}: no result within {a.worker_timeout} s", file=sys.stderr)
         return None
     if proc.returncode != 0:
@@ -126,7 +145,8 @@ def main() -> None:
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--data", type=Path)
     p.add_argument("--worker-timeout", type=float, default=900, help="seconds before a trainer is given up")
-    p.add_argument("--worker", choices=["ours", "ours-gc", "trl", "trl-fp32"])
+    p.add_argument("--worker", choices=WORKERS)
+    p.add_argument("--only", nargs="+", choices=WORKERS, help="run only these trainers")
     a = p.parse_args()
     if a.worker:
         if a.worker.startswith("trl"):
@@ -142,7 +162,7 @@ def main() -> None:
     params = PACKS[a.model].params if a.model in PACKS else None
     # TRL's defaults (bf16 autocast + gradient checkpointing) are the baseline the target names; the
     # fp32/no-checkpointing TRL row shows how much of the gap is those defaults rather than the loop.
-    res = {k: run_worker(k, a) for k in ("trl", "trl-fp32", "ours", "ours-gc")}
+    res = {k: run_worker(k, a) if not a.only or k in a.only else None for k in WORKERS}
     for r in res.values():
         if r:
             r["tok_s"] = r["tokens"] / max(1e-9, r["seconds"])
@@ -153,11 +173,12 @@ def main() -> None:
     for key, name in names.items():
         r = res[key]
         if r is None:
-            print(f"{name:<22}{'failed or timed out':>36}")
+            print(f"{name:<22}{'not run, failed or timed out':>36}")
             continue
         f32 = f"{100 * r['tok_s'] * 4 * params / peak['fp32']:.1f}%" if params else "?"
         b16 = f"{100 * r['tok_s'] * 4 * params / peak['bf16']:.1f}%" if params else "?"
-        print(f"{name:<22}{r['tok_s']:>10.1f}{r['peak_rss_mb']:>13.0f}{f32:>13}{b16:>13}")
+        cut = f"  ({r['step']} steps, cut short)" if r.get("partial") else ""
+        print(f"{name:<22}{r['tok_s']:>10.1f}{r['peak_rss_mb']:>13.0f}{f32:>13}{b16:>13}{cut}")
     print()
     for key in ("ours", "ours-gc"):
         for base, target in (("trl", " (target >= 1.5x at <= 1.0x)"), ("trl-fp32", "")):
