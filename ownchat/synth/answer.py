@@ -46,7 +46,8 @@ class AnswerMode(Mode):
         if self.cfg.language not in (None, "", "en"):
             return self.cfg.language
         first = next((m["content"] for m in users if m["role"] == "user"), "")
-        return detect(first, min_letters=4) or "en"
+        found = detect(first, min_letters=4)
+        return found if found and found != "other" else (self.cfg.language or "en")
 
     def candidates(self) -> int:
         return self._candidates
