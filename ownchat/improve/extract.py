@@ -87,6 +87,8 @@ def extract_answer(text: str | None) -> str | None:
         for hit in reversed(list(regex.finditer(text))):
             # the number must follow the cue on the same line, before any sentence break
             after = re.split(r"\n|\.\s|\.$", text[hit.end():], maxsplit=1)[0]
+            # "The answer is 9 * 2 = 18": the result follows the last "=", not the first number
+            after = after.rsplit("=", 1)[-1] if "=" in after else after
             if (value := normalize_number(after)) is not None:
                 return value
     return _last_number(text)

@@ -33,6 +33,8 @@ CASES = [
     ("The answer is €35.", "35"),
     ("Answer: -3", "-3"),
     ("The answer is 3.333333333", "3.333333"),
+    # a real Qwen sample: the sentence after the cue is the calculation, the result comes last
+    ("The remainder is 16 - 3 - 4 = 9 eggs. The answer is 9 * $2 = $18.", "18"),
 ]
 
 
