@@ -90,15 +90,20 @@ class BestOfNEngine(Engine):
         self.inner.close()
 
 
+def check_best_of(n: int, reward_model: str | Path | None) -> None:
+    """The flag pair's rule, checkable before any model loads."""
+    if n > 1 and reward_model is None:
+        from ownchat.errors import UserError
+
+        raise UserError("--best-of needs --reward-model RUN (train one with `ownchat train rm`)")
+
+
 def with_best_of(engine: Engine, reward_model: str | Path | None, n: int, log=print,
                  reproducible: bool = True) -> Engine:
     """What a ``--best-of N --reward-model RUN`` flag pair does: wrap ``engine``, or return it as is."""
     if n <= 1:
         return engine
-    if reward_model is None:
-        from ownchat.errors import UserError
-
-        raise UserError("--best-of needs --reward-model RUN (train one with `ownchat train rm`)")
+    check_best_of(n, reward_model)
     from ownchat.train.rm import RewardModel
 
     return BestOfNEngine(engine, RewardModel(reward_model, log=log), n, reproducible=reproducible)

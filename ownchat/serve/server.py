@@ -61,13 +61,11 @@ def serve(model: str, *, engine: str | None = None, adapter: str | Path | None =
 
     keys = KeyRing.load(api_keys or [], keys_file)
     check_bind(host, keys)  # before the model loads: a refused start should be instant
-    if best_of > 1 and reward_model is None:
-        raise UserError("--best-of needs --reward-model RUN (train one with `ownchat train rm`)")
-    eng = load_serving_engine(model, engine, adapter, parallel, log=log)
-    if best_of > 1:
-        from ownchat.feedback.bestof import with_best_of
+    from ownchat.feedback.bestof import check_best_of, with_best_of
 
-        eng = with_best_of(eng, reward_model, best_of, log=log, reproducible=False)
+    check_best_of(best_of, reward_model)  # before the model loads: a refused start should be instant
+    eng = load_serving_engine(model, engine, adapter, parallel, log=log)
+    eng = with_best_of(eng, reward_model, best_of, log=log, reproducible=False)
     settings = build_settings(model, eng, history=history, history_path=history_path, api_keys=api_keys,
                               keys_file=keys_file, limits=limits)
     app = create_app(eng, settings)
