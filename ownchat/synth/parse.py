@@ -152,12 +152,12 @@ def parse_class_instances(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_yes_no(text: str) -> bool | None:
-    t = text.strip().lower().lstrip("*#> ").strip()
-    if re.match(r"^(yes|y\b|true|是|對|对|可以)", t):
-        return True
-    if re.match(r"^(no|n\b|false|否|不是|不)", t):
-        return False
+def parse_choice(text: str, options: str = "AB") -> str | None:
+    """The option letter a reply picks ("B", "**A**", "Answer: (A) one label..."), or None."""
+    t = re.sub(r"^\s*(?:the\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*", "", text.strip(), flags=re.I)
+    m = re.match(r"^[\s*#>(\[]*([A-Za-z])(?![A-Za-z])", t)
+    if m and m.group(1).upper() in options.upper():
+        return m.group(1).upper()
     return None
 
 

@@ -17,11 +17,13 @@ from typing import Any
 from ownchat.data.dedup import DedupIndex
 from ownchat.data.provenance import provenance
 from ownchat.synth import prompts
-from ownchat.synth.parse import parse_class_instances, parse_instance, parse_numbered_list, parse_yes_no
+from ownchat.synth.parse import parse_choice, parse_class_instances, parse_instance, parse_numbered_list
 from ownchat.synth.runner import Mode, derive_seed
 from ownchat.synth.seedtasks import load_seeds, record
 
 N_HUMAN, N_MACHINE, N_NEW = 6, 2, 8
+
+MAX_LABEL_WORDS, MAX_LABEL_CJK_CHARS = 5, 10  # longer is free text, not a class label
 
 
 class SelfInstructMode(Mode):
@@ -36,9 +38,6 @@ class SelfInstructMode(Mode):
         gen = [t for t in self.seeds if not t["is_classification"]]
         self.cls_seeds = cls or self.seeds
         self.gen_seeds = gen or self.seeds
-        # A fixed, balanced few-shot set for the yes/no classification question.
-        self.cls_shots = [(t["instruction"], True) for t in cls[:6]] + [(t["instruction"], False) for t in gen[:6]]
-        random.Random(0).shuffle(self.cls_shots)
 
     def candidates(self) -> int:
         return self._candidates
@@ -89,9 +88,9 @@ class SelfInstructMode(Mode):
         if not chosen:
             return []
         cls_params = teacher.params("si-classify", temperature=0.0, max_tokens=8)
-        cls_reqs = [teacher.chat(prompts.self_instruct_classify(inst, self.cls_shots), cls_params)
-                    for _, _, inst in chosen]
-        is_cls = [bool(c.ok and parse_yes_no(c.text)) for c in teacher.run(cls_reqs)]
+        cls_reqs = [teacher.chat(prompts.self_instruct_classify(inst), cls_params) for _, _, inst in chosen]
+        # an unreadable reply counts as "not classification": input-first suits any task
+        is_cls = [c.ok and parse_choice(c.text) == "A" for c in teacher.run(cls_reqs)]
         inst_reqs, inst_params = [], []
         for (j, k, inst), c in zip(chosen, is_cls, strict=True):
             rng = random.Random(derive_seed(cfg.seed, "si-inst-shots", r, j, k))
@@ -140,4 +139,20 @@ class SelfInstructMode(Mode):
         if not good:
             self.filters.reject(reasons[0])
             return None
+        if is_cls and not _looks_like_labels([g["output"] for g in good]):
+            # the teacher called it classification but wrote free text as "labels"
+            self.filters.reject("not_labels")
+            return None
         return good
+
+
+def _looks_like_labels(labels: list[str]) -> bool:
+    """At least two distinct labels, each a short phrase (a few words, or a few CJK characters)."""
+    distinct = {lab.strip().lower() for lab in labels}
+    return len(distinct) >= 2 and all(_short(lab) for lab in distinct)
+
+
+def _short(label: str) -> bool:
+    if any("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in label):  # CJK: no spaces
+        return len(label) <= MAX_LABEL_CJK_CHARS
+    return len(label.split()) <= MAX_LABEL_WORDS and len(label) <= 40

@@ -2,11 +2,11 @@
 
 from ownchat.synth.parse import (
     parse_alpaca_batch,
+    parse_choice,
     parse_class_instances,
     parse_instance,
     parse_numbered_list,
     parse_user_turn,
-    parse_yes_no,
 )
 
 PROPOSALS_MESSY = """Sure! Here are 8 new tasks for you:
@@ -107,11 +107,13 @@ def test_class_instances_output_first():
     assert parse_class_instances(text) == [("Positive", "I loved the film."), ("Negative", "Waste of time.")]
 
 
-def test_yes_no_and_user_turn():
-    assert parse_yes_no("Yes.") is True
-    assert parse_yes_no("**No**, it is open-ended") is False
-    assert parse_yes_no("是") is True
-    assert parse_yes_no("It depends") is None
+def test_choice_and_user_turn():
+    assert parse_choice("A") == "A"
+    assert parse_choice("**B**") == "B"
+    assert parse_choice("Answer: (A) one label picked from a few fixed options") == "A"
+    assert parse_choice("b) free text") == "B"
+    assert parse_choice("Both could apply") is None  # a word starting with B is not a choice
+    assert parse_choice("C") is None
     assert parse_user_turn('User: "How do I boil an egg?"\nAssistant: Put it in water.') == "How do I boil an egg?"
 
 

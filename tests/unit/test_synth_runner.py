@@ -44,8 +44,8 @@ class ScriptedTeacher(Engine):
         rng = random.Random(json.dumps([req.messages, req.params.seed]))
         if "new tasks, numbered" in p:
             text = "Here you go:\n" + "\n".join(f"Task {9 + i}: {self._sentence(rng)}" for i in range(8)) + "\nEnjoy!"
-        elif "classification task with" in p:
-            text = rng.choice(["Yes", "No"])
+        elif "What kind of answer does this task expect" in p:
+            text = rng.choice(["A", "B) free text"])
         elif "Class label:" in p and "Given a classification task" in p:
             text = "Class label: alpha\nInput: " + self._sentence(rng) + "\nClass label: beta\nInput: " + self._sentence(rng)
         elif "Come up with an example" in p:
@@ -123,6 +123,25 @@ def test_language_filter_counts_wrong_language(tmp_path):
     # the scripted teacher only speaks its Latin-script word salad: everything is the wrong language
     assert res.kept == 0 and res.filtered["wrong_language"] > 0 and res.stopped == "stalled"
 
+
+
+class ProseLabelTeacher(ScriptedTeacher):
+    """Calls every task classification, then writes sentences where the class labels belong."""
+
+    def generate(self, req):
+        p = req.messages[-1]["content"]
+        if "What kind of answer does this task expect" in p:
+            return Completion("A", "stop", 10, 1, model=self.model_id)
+        if "Given a classification task" in p:
+            rng = random.Random(p)
+            text = "\n".join(f"Class label: {self._sentence(rng)}\nInput: {self._sentence(rng)}" for _ in range(2))
+            return Completion(text, "stop", 10, 20, model=self.model_id)
+        return super().generate(req)
+
+
+def test_self_instruct_drops_free_text_posing_as_labels(tmp_path):
+    res = _run(tmp_path, "self-instruct", 3, ProseLabelTeacher())
+    assert res.kept == 0 and res.filtered["not_labels"] > 0
 
 @pytest.mark.parametrize(("mode", "n", "crash_after"), [("alpaca", 40, 4), ("self-instruct", 30, 55), ("chat", 12, 25)])
 def test_resume_after_crash_is_exact(tmp_path, mode, n, crash_after):
