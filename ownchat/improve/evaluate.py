@@ -22,7 +22,7 @@ from typing import Any
 from ownchat.data.jsonl import JsonlWriter, read_jsonl
 from ownchat.engines.base import ChatRequest, Engine, SamplingParams, UsageMeter
 from ownchat.errors import UserError
-from ownchat.improve.extract import answers_match, extract_answer
+from ownchat.improve.extract import answers_match, final_answer
 from ownchat.improve.gsm8k import Problem, load_problems, select
 from ownchat.improve.prompts import PROMPT_ID, build_messages
 from ownchat.improve.sc import Sample, SCConfig, self_consistency
@@ -194,7 +194,7 @@ def _run_greedy(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompt
         for t, comp in engine.generate_many(reqs, concurrency=cfg.concurrency):
             p = problems[todo[t]]
             meter.add(comp)
-            answer = extract_answer(comp.text) if comp.ok else None
+            answer = final_answer(comp.text, comp.finish_reason) if comp.ok else None
             rec = {"index": p.index, "gold": p.gold, "answer": answer, "correct": answers_match(answer, p.gold),
                    "text": comp.text, "finish_reason": comp.finish_reason,
                    "completion_tokens": comp.completion_tokens, "prompt_tokens": comp.prompt_tokens,
@@ -209,7 +209,8 @@ def _run_greedy(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompt
     if missing:
         raise UserError(f"{missing} greedy request(s) failed; run again to retry them")
     # re-extract from the stored text: an improved extractor re-scores old runs without regenerating
-    return Accuracy(sum(answers_match(extract_answer(done[p.index]["text"]), p.gold) for p in problems),
+    answers = [final_answer(done[p.index]["text"], done[p.index].get("finish_reason")) for p in problems]
+    return Accuracy(sum(answers_match(a, p.gold) for a, p in zip(answers, problems, strict=True)),
                     len(problems))
 
 
@@ -222,7 +223,7 @@ def _run_sc(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompts, m
         for r in read_jsonl(path, allow_partial_last_line=True):
             if r["index"] in pos and r["k"] < cfg.sc_k:
                 s = Sample.from_dict(r)
-                s.answer = extract_answer(s.text)
+                s.answer = final_answer(s.text, s.finish_reason)
                 done[(pos[r["index"]], r["k"])] = s
     total = len(problems) * cfg.sc_k
     count = len(done)

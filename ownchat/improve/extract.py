@@ -10,6 +10,7 @@ compare with plain equality.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from fractions import Fraction
 
 # A number: optional sign, digits with optional thousands separators, optional decimals; or a bare
@@ -92,6 +93,25 @@ def extract_answer(text: str | None) -> str | None:
             if (value := normalize_number(after)) is not None:
                 return value
     return _last_number(text)
+
+
+def has_answer_cue(text: str | None) -> bool:
+    """Whether the text states its answer explicitly (boxed, ``####``, "the answer is")."""
+    if not text:
+        return False
+    return bool(_BOXED_RE.search(text) or _HASH_RE.search(text) or _ANSWER_RE.search(text))
+
+
+def final_answer(text: str | None, finish_reason: str | None = "stop",
+                 extract: Callable[[str], str | None] = extract_answer) -> str | None:
+    """The answer of a finished reply; a reply cut at the token cap counts only if it already stated one.
+
+    Without this, a chain of thought cut mid-calculation "answers" with whatever number it was
+    writing (5 of 23 capped greedy replies on the Qwen pack scored correct that way).
+    """
+    if finish_reason == "length" and not has_answer_cue(text):
+        return None
+    return extract(text) if text else None
 
 
 def gold_answer(solution: str) -> str | None:

@@ -25,7 +25,7 @@ from ownchat.data.provenance import provenance
 from ownchat.engines.base import Engine, UsageMeter
 from ownchat.errors import UserError
 from ownchat.improve.evaluate import EvalConfig, EvalResult, Progress, evaluate_gsm8k
-from ownchat.improve.extract import extract_answer
+from ownchat.improve.extract import final_answer
 from ownchat.improve.gsm8k import EVAL_SIZE, Problem, check_disjoint, load_problems, test_set_path
 from ownchat.improve.prompts import FORMATS, PROMPT_ID, build_messages, training_example
 from ownchat.improve.sc import Sample, SCConfig, SCResult, self_consistency
@@ -191,7 +191,7 @@ def _sample_pool(engine: Engine, cfg: LMSIConfig, pool: list[Problem], meter: Us
         for r in read_jsonl(path, allow_partial_last_line=True):
             if r["index"] in pos and r["k"] < cfg.k:
                 s = Sample.from_dict(r)
-                s.answer = extract_answer(s.text)
+                s.answer = final_answer(s.text, s.finish_reason)
                 done[(pos[r["index"]], r["k"])] = s
     sc = SCConfig(k=cfg.k, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                   seed=cfg.seed)

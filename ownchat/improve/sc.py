@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, Message, SamplingParams
-from ownchat.improve.extract import extract_answer
+from ownchat.improve.extract import extract_answer, final_answer
 from ownchat.improve.vote import Vote, majority_vote
 
 Extractor = Callable[[str], "str | None"]
@@ -90,7 +90,8 @@ def sample_requests(messages: Sequence[Message], cfg: SCConfig) -> list[ChatRequ
 
 
 def _to_sample(k: int, comp: Completion, extract: Extractor) -> Sample:
-    return Sample(k=k, text=comp.text, answer=extract(comp.text) if comp.ok else None,
+    answer = final_answer(comp.text, comp.finish_reason, extract) if comp.ok else None
+    return Sample(k=k, text=comp.text, answer=answer,
                   finish_reason=comp.finish_reason, completion_tokens=comp.completion_tokens,
                   cached=comp.cached, error=comp.error,
                   prompt_computed=(comp.extra.get("timings") or {}).get("prompt_n"))

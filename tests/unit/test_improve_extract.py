@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ownchat.improve.extract import answers_match, extract_answer, gold_answer, normalize_number
+from ownchat.improve.extract import answers_match, extract_answer, final_answer, gold_answer, normalize_number
 
 CASES = [
     # (model output, expected canonical answer)
@@ -82,3 +82,13 @@ def test_answers_match_is_numeric() -> None:
 def test_any_formatted_integer_round_trips(n: int, num_fmt: str, sentence: str) -> None:
     text = "Some working: 3 + 4 = 7.\n" + sentence.format(num_fmt.format(n))
     assert extract_answer(text) == str(n)
+
+
+def test_a_reply_cut_at_the_cap_counts_only_with_a_stated_answer() -> None:
+    # real shape: a capped chain of thought stops mid-calculation on an intermediate number
+    capped = "She buys 3 packs of 12, so 3 * 12 = 36 eggs. Then she uses 8 for baking, leaving 36 - 8 = 2"
+    assert extract_answer(capped) == "2"  # the last-number fallback alone would vote for 2
+    assert final_answer(capped, "length") is None
+    assert final_answer(capped, "stop") == "2"
+    assert final_answer("36 - 8 = 28. The answer is 28. Next, let us check 28 + 8 = 3", "length") == "28"
+    assert final_answer(None, "stop") is None

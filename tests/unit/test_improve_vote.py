@@ -52,7 +52,8 @@ class ScriptedEngine(Engine):
         text = self.table[(q, request.sample_index)]
         if text == "BOOM":
             raise RuntimeError("engine failure")
-        return Completion(text=text, finish_reason="stop", completion_tokens=len(text.split()), model=self.model_id)
+        finish = "length" if text.endswith("…") else "stop"  # "…" marks a reply cut at the token cap
+        return Completion(text=text, finish_reason=finish, completion_tokens=len(text.split()), model=self.model_id)
 
 
 def _prompt(q: str) -> list[dict[str, str]]:
@@ -76,6 +77,13 @@ def test_self_consistency_votes_per_question_with_distinct_samples() -> None:
     assert sorted((r.messages[-1]["content"], r.sample_index) for r in eng.seen) == sorted(TABLE)
     assert {r.params.temperature for r in eng.seen} == {0.8}
     assert {r.effective_seed() for r in eng.seen} == {7, 8, 9}
+
+
+def test_samples_cut_at_the_cap_do_not_vote_for_their_last_number() -> None:
+    table = {("c", 0): "3 + 3 = 6. The answer is 6.", ("c", 1): "First 7 + 2 = 9…", ("c", 2): "So 4 + 5 = 9…"}
+    [(_, res)] = list(self_consistency(ScriptedEngine(table), [_prompt("c")], SCConfig(k=3, max_tokens=8)))
+    assert res.answer == "6" and res.vote.valid == 1
+    assert [s.answer for s in res.samples] == ["6", None, None]
 
 
 def test_self_consistency_resumes_from_done_samples() -> None:
