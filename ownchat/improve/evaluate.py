@@ -24,6 +24,7 @@ from ownchat.engines.base import ChatRequest, Engine, SamplingParams, UsageMeter
 from ownchat.errors import UserError
 from ownchat.improve.extract import answers_match, final_answer
 from ownchat.improve.gsm8k import Problem, load_problems, select
+from ownchat.improve.paired import describe, paired_gain
 from ownchat.improve.prompts import PROMPT_ID, build_messages
 from ownchat.improve.sc import Sample, SCConfig, self_consistency
 from ownchat.improve.vote import vote_curve
@@ -103,6 +104,9 @@ class EvalResult:
     mean_share: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, float] = field(default_factory=dict)
+    #: per-question correctness in question order ("greedy", "sc"): what paired comparisons need
+    per_question: dict[str, list[bool]] = field(default_factory=dict)
+    sc_vs_greedy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "label": self.label, "n": self.n,
@@ -110,7 +114,7 @@ class EvalResult:
                 "sc": self.sc.to_dict() if self.sc else None, "sc_k": self.sc_k,
                 "accuracy_vs_k": [a.to_dict() for a in self.curve],
                 "mean_vote_share": self.mean_share, "timings_s": self.timings, "usage": self.usage,
-                "hosts": []}
+                "sc_vs_greedy": self.sc_vs_greedy, "hosts": []}
 
 
 _SETTINGS_THAT_MUST_MATCH = ("model", "data", "prompt", "shots", "max_tokens", "temperature", "top_p", "seed")
@@ -149,7 +153,7 @@ def evaluate_gsm8k(cfg: EvalConfig, log: Callable[[str], None] = print, *, engin
     try:
         if cfg.greedy:
             t0 = time.perf_counter()
-            result.greedy = _run_greedy(engine, cfg, problems, prompts, meter, on_progress)
+            result.greedy = _run_greedy(engine, cfg, problems, prompts, meter, result, on_progress)
             result.timings["greedy"] = round(time.perf_counter() - t0, 1)
             log(f"greedy CoT: {result.greedy}")
         if cfg.sc_k > 0:
@@ -160,6 +164,9 @@ def evaluate_gsm8k(cfg: EvalConfig, log: Callable[[str], None] = print, *, engin
     finally:
         if own_engine:
             engine.close()
+    if "greedy" in result.per_question and "sc" in result.per_question:
+        result.sc_vs_greedy = paired_gain(result.per_question["greedy"], result.per_question["sc"])
+        log(describe(result.sc_vs_greedy, "greedy CoT", "self-consistency"))
     result.usage = meter.snapshot()
     _write_summary(cfg, result)
     return result
@@ -181,7 +188,7 @@ def _all_done(cfg: EvalConfig, problems: list[Problem]) -> bool:
 
 
 def _run_greedy(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompts, meter: UsageMeter,
-                on_progress: Progress | None) -> Accuracy:
+                result: EvalResult, on_progress: Progress | None) -> Accuracy:
     path = cfg.out / "greedy.jsonl"
     done = {r["index"]: r for r in read_jsonl(path, allow_partial_last_line=True)} if path.exists() else {}
     todo = [j for j, p in enumerate(problems) if p.index not in done]
@@ -210,8 +217,8 @@ def _run_greedy(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompt
         raise UserError(f"{missing} greedy request(s) failed; run again to retry them")
     # re-extract from the stored text: an improved extractor re-scores old runs without regenerating
     answers = [final_answer(done[p.index]["text"], done[p.index].get("finish_reason")) for p in problems]
-    return Accuracy(sum(answers_match(a, p.gold) for a, p in zip(answers, problems, strict=True)),
-                    len(problems))
+    result.per_question["greedy"] = [answers_match(a, p.gold) for a, p in zip(answers, problems, strict=True)]
+    return Accuracy(sum(result.per_question["greedy"]), len(problems))
 
 
 def _run_sc(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompts, meter: UsageMeter,
@@ -247,8 +254,8 @@ def _run_sc(engine: Engine, cfg: EvalConfig, problems: list[Problem], prompts, m
     if failed:
         raise UserError(f"{failed} sample request(s) failed; run again to retry them")
     golds = [p.gold for p in problems]
-    correct = sum(answers_match(results[j].answer, golds[j]) for j in range(len(problems)))
-    result.sc = Accuracy(correct, len(problems))
+    result.per_question["sc"] = [answers_match(results[j].answer, golds[j]) for j in range(len(problems))]
+    result.sc = Accuracy(sum(result.per_question["sc"]), len(problems))
     curves = [vote_curve([s.answer for s in results[j].samples], golds[j], answers_match)
               for j in range(len(problems))]
     result.curve = [Accuracy(sum(c[k] for c in curves), len(problems)) for k in range(cfg.sc_k)]
@@ -276,6 +283,8 @@ def _write_summary(cfg: EvalConfig, result: EvalResult) -> None:
     write_report(eval_rows(result), cfg.out, title=f"GSM8K: {result.label}", curves=[(result.label, result)],
                  extra={"questions": f"{summary['questions']['source']}, offset {cfg.offset}, n={result.n}",
                         "shots": cfg.shots, "max_tokens": cfg.max_tokens,
+                        **({"paired": describe(result.sc_vs_greedy, "greedy CoT", "self-consistency")}
+                           if result.sc_vs_greedy else {}),
                         "timings_s (this run)": json.dumps(result.timings),
                         "summed over all runs into this directory": json.dumps(summary["all_runs"])})
 

@@ -27,6 +27,7 @@ from ownchat.errors import UserError
 from ownchat.improve.evaluate import EvalConfig, EvalResult, Progress, evaluate_gsm8k
 from ownchat.improve.extract import final_answer
 from ownchat.improve.gsm8k import EVAL_SIZE, Problem, check_disjoint, load_problems, test_set_path
+from ownchat.improve.paired import describe, paired_gain
 from ownchat.improve.prompts import FORMATS, PROMPT_ID, build_messages, training_example
 from ownchat.improve.sc import Sample, SCConfig, SCResult, self_consistency
 
@@ -178,8 +179,18 @@ def run_lmsi(cfg: LMSIConfig, log: Callable[[str], Any] = print, *,
     from ownchat.improve.report import lmsi_rows, write_report
 
     write_report(lmsi_rows(before, after), cfg.out, title=f"LMSI on {cfg.model}", split=split,
-                 curves=[("before", before), ("after LMSI", after)])
+                 curves=[("before", before), ("after LMSI", after)], extra=_paired_lines(before, after))
     return result
+
+
+def _paired_lines(before: EvalResult, after: EvalResult) -> dict[str, str]:
+    """Before vs after LMSI on the same evaluation questions, per decoding method."""
+    lines = {}
+    for method, name in (("greedy", "greedy CoT"), ("sc", "self-consistency")):
+        if method in before.per_question and method in after.per_question:
+            p = paired_gain(before.per_question[method], after.per_question[method])
+            lines[f"paired ({name})"] = describe(p, "before", "after LMSI")
+    return lines
 
 
 def _sample_pool(engine: Engine, cfg: LMSIConfig, pool: list[Problem], meter: UsageMeter,

@@ -70,8 +70,9 @@ def write_report(rows: list[Row], out: Path, *, title: str, split: dict[str, Any
                   f"{split['eval_range'][1] - 1}. Unlabeled pool: {split['pool_size']} questions from "
                   f"{split['pool_source']}; overlap with the evaluation subset: {split['overlap']} "
                   f"({'disjoint' if split['overlap'] == 0 else 'NOT disjoint'}).\n")
-    md.append("\nIntervals are 95% Wilson score intervals over the n questions. Overlapping intervals "
-              "mean the difference is within sampling noise at this n.\n")
+    md.append("\nIntervals are 95% Wilson score intervals over the n questions, one method at a time. "
+              "Whether one method beats another on the same questions is the paired line below "
+              "(where present), not whether these intervals overlap.\n")
     for key, value in (extra or {}).items():
         md.append(f"- {key}: {value}\n")
     series = [(label, r.curve, r.greedy) for label, r in (curves or []) if r is not None and r.curve]

@@ -11,6 +11,7 @@ from improve_fakes import QuestionEngine, write_gsm
 from ownchat.errors import DataError, UserError
 from ownchat.improve.evaluate import Accuracy, EvalConfig, evaluate_gsm8k, wilson
 from ownchat.improve.gsm8k import Problem, check_disjoint, load_problems, select
+from ownchat.improve.paired import mcnemar_exact, paired_gain
 from ownchat.improve.report import Row, markdown_table
 
 
@@ -60,6 +61,11 @@ def test_evaluate_greedy_and_sc_writes_everything_and_resumes(tmp_path: Path) ->
         assert (cfg.out / name).exists(), name
     summary = json.loads((cfg.out / "summary.json").read_text())
     assert summary["sc"]["ci95"][0] < summary["sc"]["accuracy"] < summary["sc"]["ci95"][1]
+    # paired over the same questions: A right only with SC, C right only greedily
+    assert res.per_question == {"greedy": [False, True, True], "sc": [True, True, False]}
+    paired = summary["sc_vs_greedy"]
+    assert (paired["only_after"], paired["only_before"], paired["gain"], paired["mcnemar_p"]) == (1, 1, 0.0, 1.0)
+    assert "paired over the same 3 questions" in (cfg.out / "report.md").read_text()
     calls = eng.calls
     assert calls == 3 + 9
     again = evaluate_gsm8k(cfg, log=lambda *_: None, engine=eng)  # everything on disk: no requests
@@ -115,3 +121,16 @@ def test_finished_directory_is_rescored_without_loading_a_model(tmp_path: Path, 
     assert summary["all_runs"]["invocations"] == 2 and summary["all_runs"]["generated_requests"] == 2 + 4
     with pytest.raises(AssertionError, match="must not load"):  # one more question: the model is needed
         evaluate_gsm8k(EvalConfig(model="fake", out=cfg.out, data=str(data), sc_k=3), log=lambda *_: None)
+
+
+def test_paired_gain_and_mcnemar_known_values() -> None:
+    # 29 discordant questions split 21/8: two-sided exact binomial p = 0.0241 (R: binom.test(8, 29))
+    assert mcnemar_exact(8, 21) == pytest.approx(0.02412, abs=1e-5) == mcnemar_exact(21, 8)
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    before = [True] * 30 + [False] * 60 + [True] * 2 + [False] * 8
+    after = [True] * 30 + [False] * 60 + [False] * 2 + [True] * 8
+    p = paired_gain(before, after)
+    assert p["gain"] == pytest.approx(0.06) and (p["only_after"], p["only_before"]) == (8, 2)
+    assert p["ci"][0] < 0.06 < p["ci"][1] and p["mcnemar_p"] == pytest.approx(0.1094, abs=1e-4)
+    with pytest.raises(ValueError, match="same questions"):
+        paired_gain([True], [True, False])
