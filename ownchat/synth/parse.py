@@ -154,7 +154,7 @@ def parse_class_instances(text: str) -> list[tuple[str, str]]:
 
 def parse_choice(text: str, options: str = "AB") -> str | None:
     """The option letter a reply picks ("B", "**A**", "Answer: (A) one label..."), or None."""
-    t = re.sub(r"^\s*(?:the\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?\s*", "", text.strip(), flags=re.I)
+    t = re.sub(r"^[\s*]*(?:the\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:：]?[\s*]*", "", text.strip(), flags=re.I)
     m = re.match(r"^[\s*#>(\[]*([A-Za-z])(?![A-Za-z])", t)
     if m and m.group(1).upper() in options.upper():
         return m.group(1).upper()

@@ -112,6 +112,7 @@ def test_choice_and_user_turn():
     assert parse_choice("**B**") == "B"
     assert parse_choice("Answer: (A) one label picked from a few fixed options") == "A"
     assert parse_choice("b) free text") == "B"
+    assert parse_choice("**Answer:** A") == "A" and parse_choice("The answer is B.") == "B"
     assert parse_choice("Both could apply") is None  # a word starting with B is not a choice
     assert parse_choice("C") is None
     assert parse_user_turn('User: "How do I boil an egg?"\nAssistant: Put it in water.') == "How do I boil an egg?"
