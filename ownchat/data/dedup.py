@@ -32,10 +32,15 @@ _CJK_RE = re.compile(f"[{_CJK}]")
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits of any script, no underscore
 
 
+def has_cjk(text: str) -> bool:
+    """Whether the text contains Chinese, Japanese or Korean characters (written without spaces)."""
+    return _CJK_RE.search(text) is not None
+
+
 def tokenize(text: str) -> list[str]:
     """rouge-score's default tokens for ASCII text; CJK characters become one token each."""
     text = text.lower()
-    if _CJK_RE.search(text):
+    if has_cjk(text):
         text = _CJK_RE.sub(r" \g<0> ", text)
     return _WORD_RE.findall(text)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ownchat.data.dedup import DedupIndex
+from ownchat.data.dedup import DedupIndex, has_cjk
 from ownchat.data.provenance import provenance
 from ownchat.synth import prompts
 from ownchat.synth.parse import parse_choice, parse_class_instances, parse_instance, parse_numbered_list
@@ -153,6 +153,6 @@ def _looks_like_labels(labels: list[str]) -> bool:
 
 
 def _short(label: str) -> bool:
-    if any("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in label):  # CJK: no spaces
+    if has_cjk(label):  # no spaces to count words by
         return len(label) <= MAX_LABEL_CJK_CHARS
     return len(label.split()) <= MAX_LABEL_WORDS and len(label) <= 40
