@@ -17,11 +17,10 @@ from typing import Any
 
 from ownchat.data.formats import to_messages
 from ownchat.data.jsonl import read_jsonl, read_records, write_jsonl
+from ownchat.data.refusal import is_refusal
 from ownchat.licensing import lookup
 from ownchat.recipe.plan import StageContext, StageResult
 
-_REFUSAL = re.compile(r"\b(as an ai( language)? model|i('m| am) (sorry|unable)|i can(no|')t (help|assist))",
-                      re.IGNORECASE)
 # Characters whose Simplified and Traditional forms differ: a Traditional Chinese set should use the right column.
 _SIMPLIFIED = set("这们说对时会来为个发学问过还后么样经让应现点种关东车见长门开电话语认")
 _TRADITIONAL = set("這們說對時會來為個發學問過還後麼樣經讓應現點種關東車見長門開電話語認")
@@ -92,7 +91,7 @@ def prepare_data(r, ctx: StageContext) -> StageResult:
         if filters and filters.max_chars and len(answer) > filters.max_chars:
             counts["dropped: too long"] += 1
             continue
-        if filters and filters.drop_refusals and _REFUSAL.search(answer):
+        if filters and filters.drop_refusals and is_refusal(answer):
             counts["dropped: refusal"] += 1
             continue
         if not _lang_ok(answer, language):

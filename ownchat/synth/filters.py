@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ownchat.data.dedup import DedupIndex, tokenize
 from ownchat.data.lang import matches
+from ownchat.data.refusal import is_refusal
 
 DEFAULT_BLACKLIST = (
     "image", "images", "picture", "pictures", "photo", "photos", "file", "files", "audio", "video", "videos",
@@ -23,7 +24,7 @@ DEFAULT_BLACKLIST = (
 
 # Every reason a candidate can be dropped, in report order.
 REASONS = ("parse_failure", "too_short", "too_long", "blacklist", "punctuation_start", "empty_output",
-           "garbled", "output_too_long", "truncated", "wrong_language", "rouge_similar", "teacher_error")
+           "garbled", "refusal", "output_too_long", "truncated", "wrong_language", "rouge_similar", "teacher_error")
 
 
 @dataclass
@@ -151,6 +152,8 @@ class Filters:
             return "output_too_long"
         if is_garbled(out):
             return "garbled"
+        if is_refusal(out):  # the teacher declined: no answer to learn from
+            return "refusal"
         if inp and out == inp.strip():  # Self-Instruct: an output that only repeats the input
             return "empty_output"
         if lang and not looks_like_code(out) and not matches(out, lang, min_letters=12):

@@ -59,3 +59,28 @@ def test_language_detection():
     assert matches("ok", "zh-TW")  # too short to tell
     assert matches("用 Python 寫一個排序函式，並說明時間複雜度。", "zh-TW")
     assert not matches("Write a sorting function in Python and explain it.", "zh-TW")
+
+
+def test_refusals_are_dropped_and_apologies_are_not():
+    from ownchat.data.refusal import is_refusal
+
+    refusals = [
+        "I'm sorry, but I cannot summarize the article without its text.",  # from the Qwen pack's self-instruct run
+        "I apologize, but I can't assist with that request.",
+        "As an AI language model, I do not have personal opinions.",
+        "I am unable to browse the internet.",
+        "I can't help with that.",
+        "抱歉，我無法提供這項資訊。",
+        "作為一個AI，我沒有個人意見。",
+    ]
+    answers = [
+        "I'm sorry for missing your birthday party; I hope we can celebrate together next week.",  # apology letter
+        "Dear Sam, I am sorry I could not come. I can't wait to see you.",
+        "The function returns None when the list is empty, so the caller can't index it.",
+        "對不起，我來晚了。今天路上塞車。",
+        "x" * 400 + " As an AI language model",  # only the opening is read
+    ]
+    assert [s for s in refusals if not is_refusal(s)] == []
+    assert [s for s in answers if is_refusal(s)] == []
+    f = Filters(FilterConfig(language="en"))
+    assert f.check_output(refusals[0]) == "refusal" and f.counts["refusal"] == 1
