@@ -23,11 +23,14 @@ from typing import Any
 from ownchat.data.formats import to_messages
 from ownchat.data.jsonl import JsonlWriter, read_jsonl, write_jsonl
 from ownchat.data.provenance import provenance
+from ownchat.data.quality import is_garbled
 from ownchat.engines.base import ChatRequest, Engine, Message, SamplingParams, UsageMeter
 from ownchat.errors import DataError, UserError
 from ownchat.feedback.pairs import PAIR_MODES, Candidate, make_pairs
 from ownchat.feedback.prompts import RUBRIC_VERSION, conversation_text
 from ownchat.feedback.score import ScoreItem, score_answers
+
+RULE_SCORE = 1.0  # the rubric's floor, given without asking the teacher
 
 
 @dataclass
@@ -169,13 +172,19 @@ def collect_feedback(cfg: FeedbackConfig, log: Callable[[str], None] = print, *,
             chunk = todo[start:start + max(1, cfg.chunk)]
             cands = _sample(student, teacher if cfg.include_teacher else None, chunk, cfg.k, sample, greedy,
                             s_meter, t_meter, cfg.concurrency)
-            # empty or errored answers are not sent to the grader: they stay unscored, never paired
-            flat = [(pi, c) for pi, cs in enumerate(cands) for c in cs if c.text.strip()]
+            # empty or errored answers are not sent to the grader: they stay unscored, never paired.
+            # Degenerate loops get the lowest score by rule, unpaid: the 1.5B grader was seen choosing
+            # a reply that repeated one date 40 times over an honest "please give me the text".
+            graded: dict[int, dict[str, Any]] = {}
+            for c in (c for cs in cands for c in cs if c.text.strip() and is_garbled(c.text)):
+                c.score, graded[id(c)] = RULE_SCORE, {"rule": "garbled", "score": RULE_SCORE}
+                counts["garbled_by_rule"] += 1
+            flat = [(pi, c) for pi, cs in enumerate(cands) for c in cs if c.text.strip() and id(c) not in graded]
             scored = score_answers(teacher, [ScoreItem(chunk[pi]["messages"], c.text, chunk[pi]["reference"])
                                              for pi, c in flat], retries=cfg.retries, meter=t_meter,
                                    concurrency=cfg.concurrency)
-            graded = {id(c): {"reply": s.reply, "attempts": s.attempts, "errors": s.errors}
-                      for (_, c), s in zip(flat, scored, strict=True)}
+            graded.update({id(c): {"reply": s.reply, "attempts": s.attempts, "errors": s.errors}
+                           for (_, c), s in zip(flat, scored, strict=True)})
             for (_, c), s in zip(flat, scored, strict=True):
                 c.score = s.score
             for pi, p in enumerate(chunk):

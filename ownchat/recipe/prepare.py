@@ -17,7 +17,7 @@ from typing import Any
 
 from ownchat.data.formats import to_messages
 from ownchat.data.jsonl import read_jsonl, read_records, write_jsonl
-from ownchat.data.refusal import is_refusal
+from ownchat.data.quality import is_refusal
 from ownchat.licensing import lookup
 from ownchat.recipe.plan import StageContext, StageResult
 

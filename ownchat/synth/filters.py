@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ownchat.data.dedup import DedupIndex, tokenize
 from ownchat.data.lang import matches
-from ownchat.data.refusal import is_refusal
+from ownchat.data.quality import is_garbled, is_refusal
 
 DEFAULT_BLACKLIST = (
     "image", "images", "picture", "pictures", "photo", "photos", "file", "files", "audio", "video", "videos",
@@ -50,29 +50,6 @@ def _blacklist_re(words: Sequence[str]) -> re.Pattern[str] | None:
         # Word boundaries make sense for Latin words only ("file" must not hit "profile").
         alts.append(rf"\b{re.escape(w)}\b" if w.isascii() else re.escape(w))
     return re.compile("|".join(alts), re.IGNORECASE)
-
-
-def is_garbled(text: str) -> bool:
-    """Degenerate generations: long character or token runs, repeated lines, replacement characters."""
-    t = text.strip()
-    if not t:
-        return False
-    if "\ufffd" in t or re.search(r"(.)\1{24,}", t):
-        return True
-    toks = tokenize(t)
-    if len(toks) >= 30:
-        top = Counter(toks).most_common(1)[0][1]
-        if top / len(toks) > 0.5:
-            return True
-        # the same 4-gram over and over: a model stuck in a loop
-        grams = Counter(tuple(toks[i:i + 4]) for i in range(len(toks) - 3))
-        if grams.most_common(1)[0][1] >= max(6, len(toks) // 12):
-            return True
-    lines = [ln.strip() for ln in t.splitlines() if ln.strip()]
-    if len(lines) >= 6 and Counter(lines).most_common(1)[0][1] > len(lines) / 2:
-        return True
-    printable = sum(1 for ch in t if ch.isprintable() or ch in "\n\t")
-    return printable / len(t) < 0.95
 
 
 _CODE_LINE = re.compile(r"[(){}\[\];=<>]|^\s*(select|from|where|def|return|import|function|const|let|var|"

@@ -26,6 +26,8 @@ class FakeStudent(Engine):
         self.calls += 1
         assert request.params.temperature > 0
         q = request.messages[-1]["content"]
+        if q == "loop" and request.sample_index == 0:  # a degenerate sample, as small models write
+            return Completion("2021-01-15: " * 40, "length", 5, 160)
         return Completion(f"draft {request.sample_index} for {q}", "stop", 5, 7)
 
 
@@ -128,3 +130,14 @@ def test_config_validation(tmp_path: Path) -> None:
         collect_feedback(config(tmp_path, ["a"], k=1), student=FakeStudent(), teacher=FakeTeacher())
     with pytest.raises(UserError):
         collect_feedback(config(tmp_path, ["a"], temperature=0), student=FakeStudent(), teacher=FakeTeacher())
+
+
+def test_a_degenerate_loop_is_scored_lowest_by_rule_without_the_teacher(tmp_path: Path) -> None:
+    cfg = config(tmp_path, ["loop"], k=3)
+    teacher = FakeTeacher()  # would raise on the loop: it only knows how to grade "draft j"
+    res = collect_feedback(cfg, log=lambda m: None, student=FakeStudent(), teacher=teacher)
+    (row,) = read_jsonl(cfg.out)
+    assert row["chosen"] == "draft 2 for loop" and row["rejected"].startswith("2021-01-15: 2021-01-15:")
+    assert row["score_rejected"] == 1 and teacher.calls == 2 and res.counts["garbled_by_rule"] == 1
+    (rec,) = read_jsonl(scores_path(cfg.out))
+    assert rec["candidates"][0]["grader"] == {"rule": "garbled", "score": 1.0}

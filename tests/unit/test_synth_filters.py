@@ -62,7 +62,7 @@ def test_language_detection():
 
 
 def test_refusals_are_dropped_and_apologies_are_not():
-    from ownchat.data.refusal import is_refusal
+    from ownchat.data.quality import is_refusal
 
     refusals = [
         "I'm sorry, but I cannot summarize the article without its text.",  # from the Qwen pack's self-instruct run
