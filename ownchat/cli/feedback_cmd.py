@@ -55,7 +55,9 @@ def feedback(
     console.print(f"[bold green]{res.pairs_total} pairs[/] from {res.prompts} prompts "
                   f"({c.get('pairs', 0)} new, {res.resumed} prompts resumed) -> {res.out}\n"
                   f"  dropped: {c.get('tie_prompts', 0)} tied prompts, {c.get('unscored', 0)} unscored answers, "
-                  f"{c.get('empty', 0)} empty, {c.get('duplicates', 0)} duplicates; scores in {res.scores}")
+                  f"{c.get('empty', 0)} empty, {c.get('duplicates', 0)} duplicates; scores in {res.scores}"
+                  + (f"\n  {c['garbled_by_rule']} degenerate answers scored 1 by rule (not sent to the teacher)"
+                     if c.get("garbled_by_rule") else ""))
     t = res.usage.get("teacher")
     if t:
         console.print(f"  teacher: {int(t['requests'])} requests ({int(t['cached'])} cached), "
