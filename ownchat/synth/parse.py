@@ -61,7 +61,7 @@ class Triple:
 
 
 _FIELD_RE = re.compile(
-    r"^\s*(?:\*\*)?(?:\d+\s*[.)]\s*)?(?:#+\s*)?(?:\*\*)?\s*(instruction|input|output|指令|輸入|输入|輸出|输出)\s*"
+    r"^\s*(?:#+\s*)?(?:\*\*)?(?:\d+\s*[.)]\s*)?(?:#+\s*)?(?:\*\*)?\s*(instruction|input|output|指令|輸入|输入|輸出|输出)\s*"
     r"(?:\*\*)?\s*[:：]\s*(?:\*\*)?",
     re.IGNORECASE | re.MULTILINE,
 )

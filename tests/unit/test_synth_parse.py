@@ -137,3 +137,24 @@ def test_alpaca_batch_recorded_qwen_quirks():
                                                 "Translate the given sentence from English to Spanish."]
     assert triples[1].input == '"Hello, how are you?"'
     assert failed == 1  # the '<noinput>' answer is no answer
+
+
+def test_alpaca_batch_hashes_before_the_number():
+    # Recorded from the Qwen pack: '### N. Instruction:' on one line, blank lines instead of '###'
+    # separators. Before this shape was read, such a reply (13 tasks) counted as one parse failure.
+    text = """### 4. Instruction: Describe the process of boiling water on a stove.
+4. Input: <noinput>
+5. Output: Heat water in a pot until bubbles rise steadily.
+
+### 5. Instruction: Correct the spelling mistakes in the text.
+5. Input: This is a exaple.
+6. Output: This is an example.
+
+### 6. Instruction: Classify the sentence as fact or opinion.
+6. Input: How is the weather today?
+7. Output: neither"""
+    triples, failed = parse_alpaca_batch(text, truncated=False)
+    assert [t.instruction for t in triples] == ["Describe the process of boiling water on a stove.",
+                                                "Correct the spelling mistakes in the text.",
+                                                "Classify the sentence as fact or opinion."]
+    assert triples[0].input == "" and triples[1].output == "This is an example." and failed == 0
