@@ -138,4 +138,4 @@ class ChatMode(Mode):
                 return why
             pending.force_add(msg)
             return None
-        return f.check_output(msg, count=False)
+        return f.check_output(msg, count=False, assistant=False)

@@ -112,15 +112,16 @@ class Filters:
         self.index.force_add(instruction)
 
     def check_output(self, output: str, inp: str = "", *, count: bool = True,
-                     language: str | None = None) -> str | None:
+                     language: str | None = None, assistant: bool = True) -> str | None:
         """Reason to drop an answer (and its instruction), or None. ``count=False`` only reports it.
 
         ``language`` overrides the run's language for this one answer (answer mode: the question's own).
+        ``assistant=False`` checks a simulated user's turn, which may well say "sorry, I can't".
         """
-        reason = self._output_reason(output, inp, (language or self._lang) if self._lang else None)
+        reason = self._output_reason(output, inp, (language or self._lang) if self._lang else None, assistant)
         return self.reject(reason) if reason and count else reason
 
-    def _output_reason(self, output: str, inp: str, lang: str | None) -> str | None:
+    def _output_reason(self, output: str, inp: str, lang: str | None, assistant: bool) -> str | None:
         cfg = self.config
         out = output.strip()
         if not out:
@@ -129,7 +130,7 @@ class Filters:
             return "output_too_long"
         if is_garbled(out):
             return "garbled"
-        if is_refusal(out):  # the teacher declined: no answer to learn from
+        if assistant and is_refusal(out):  # the teacher declined: no answer to learn from
             return "refusal"
         if inp and out == inp.strip():  # Self-Instruct: an output that only repeats the input
             return "empty_output"

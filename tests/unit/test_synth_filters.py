@@ -84,3 +84,4 @@ def test_refusals_are_dropped_and_apologies_are_not():
     assert [s for s in answers if is_refusal(s)] == []
     f = Filters(FilterConfig(language="en"))
     assert f.check_output(refusals[0]) == "refusal" and f.counts["refusal"] == 1
+    assert f.check_output("I'm sorry, but I don't have the receipt. Can I still return it?", assistant=False) is None
