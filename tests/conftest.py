@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline for property tests: on a loaded 2-core machine (a teacher decoding beside
+# the suite) one example can exceed hypothesis' default 200 ms and fail a test for no fault of its own.
+settings.register_profile("ownchat", deadline=None)
+settings.load_profile("ownchat")
 
 
 def _pack_path(name: str) -> Path:
