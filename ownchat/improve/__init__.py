@@ -7,7 +7,7 @@ res.greedy, res.sc            # Accuracy with .to_dict() -> accuracy and 95% Wil
 ```
 """
 
-from ownchat.improve.evaluate import Accuracy, EvalConfig, EvalResult, evaluate_gsm8k, wilson
+from ownchat.improve.evaluate import Accuracy, EvalConfig, EvalResult, evaluate_gsm8k
 from ownchat.improve.extract import answers_match, extract_answer, final_answer, gold_answer, normalize_number
 from ownchat.improve.gsm8k import EVAL_SIZE, Problem, check_disjoint, load_problems
 from ownchat.improve.lmsi import LMSIConfig, LMSIResult, run_lmsi
@@ -17,7 +17,7 @@ from ownchat.improve.sc_file import SCFileConfig, run_sc_file
 from ownchat.improve.vote import Vote, majority_vote
 
 __all__ = [
-    "Accuracy", "EvalConfig", "EvalResult", "evaluate_gsm8k", "wilson",
+    "Accuracy", "EvalConfig", "EvalResult", "evaluate_gsm8k",
     "answers_match", "extract_answer", "final_answer", "gold_answer", "normalize_number",
     "EVAL_SIZE", "Problem", "check_disjoint", "load_problems",
     "LMSIConfig", "LMSIResult", "run_lmsi", "build_messages", "training_example",

@@ -12,7 +12,6 @@ and the response cache replays anything already generated):
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,23 +23,12 @@ from ownchat.engines.base import ChatRequest, Engine, SamplingParams, UsageMeter
 from ownchat.errors import UserError
 from ownchat.improve.extract import answers_match, final_answer
 from ownchat.improve.gsm8k import Problem, load_problems, select
-from ownchat.improve.paired import describe, paired_gain
 from ownchat.improve.prompts import PROMPT_ID, build_messages
 from ownchat.improve.sc import Sample, SCConfig, self_consistency
 from ownchat.improve.vote import vote_curve
+from ownchat.stats import describe_paired, paired_gain, wilson
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval: honest at small n and near 0% or 100%, unlike the normal one."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass
@@ -166,7 +154,7 @@ def evaluate_gsm8k(cfg: EvalConfig, log: Callable[[str], None] = print, *, engin
             engine.close()
     if "greedy" in result.per_question and "sc" in result.per_question:
         result.sc_vs_greedy = paired_gain(result.per_question["greedy"], result.per_question["sc"])
-        log(describe(result.sc_vs_greedy, "greedy CoT", "self-consistency"))
+        log(describe_paired(result.sc_vs_greedy, "greedy CoT", "self-consistency"))
     result.usage = meter.snapshot()
     _write_summary(cfg, result)
     return result
@@ -283,7 +271,7 @@ def _write_summary(cfg: EvalConfig, result: EvalResult) -> None:
     write_report(eval_rows(result), cfg.out, title=f"GSM8K: {result.label}", curves=[(result.label, result)],
                  extra={"questions": f"{summary['questions']['source']}, offset {cfg.offset}, n={result.n}",
                         "shots": cfg.shots, "max_tokens": cfg.max_tokens,
-                        **({"paired": describe(result.sc_vs_greedy, "greedy CoT", "self-consistency")}
+                        **({"paired": describe_paired(result.sc_vs_greedy, "greedy CoT", "self-consistency")}
                            if result.sc_vs_greedy else {}),
                         "timings_s (this run)": json.dumps(result.timings),
                         "summed over all runs into this directory": json.dumps(summary["all_runs"])})

@@ -27,9 +27,9 @@ from ownchat.errors import UserError
 from ownchat.improve.evaluate import EvalConfig, EvalResult, Progress, evaluate_gsm8k
 from ownchat.improve.extract import final_answer
 from ownchat.improve.gsm8k import EVAL_SIZE, Problem, check_disjoint, load_problems, test_set_path
-from ownchat.improve.paired import describe, paired_gain
 from ownchat.improve.prompts import FORMATS, PROMPT_ID, build_messages, training_example
 from ownchat.improve.sc import Sample, SCConfig, SCResult, self_consistency
+from ownchat.stats import describe_paired, paired_gain
 
 
 @dataclass
@@ -189,7 +189,7 @@ def _paired_lines(before: EvalResult, after: EvalResult) -> dict[str, str]:
     for method, name in (("greedy", "greedy CoT"), ("sc", "self-consistency")):
         if method in before.per_question and method in after.per_question:
             p = paired_gain(before.per_question[method], after.per_question[method])
-            lines[f"paired ({name})"] = describe(p, "before", "after LMSI")
+            lines[f"paired ({name})"] = describe_paired(p, "before", "after LMSI")
     return lines
 
 

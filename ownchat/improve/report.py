@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ownchat.improve.evaluate import Accuracy, EvalResult, wilson
+from ownchat.improve.evaluate import Accuracy, EvalResult
+from ownchat.stats import wilson
 
 
 @dataclass(frozen=True)

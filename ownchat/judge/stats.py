@@ -15,41 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ownchat.stats import bootstrap_ci, group_index
+
 Record = dict[str, Any]
 
 
 def outcome_a(rec: Record) -> float | None:
     return {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}.get(rec.get("winner"))  # type: ignore[arg-type]
-
-
-def _group_index(groups: Sequence[Any]) -> np.ndarray:
-    ids: dict[Any, int] = {}
-    return np.array([ids.setdefault(g, len(ids)) for g in groups], dtype=int)
-
-
-def bootstrap_ci(values: Sequence[float], groups: Sequence[Any] | None = None, *, n_boot: int = 2000,
-                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile CI of the mean; with ``groups``, whole groups are resampled (cluster bootstrap)."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return (math.nan, math.nan)
-    g = _group_index(groups) if groups is not None else np.arange(v.size)
-    n_groups = int(g.max()) + 1
-    sums = np.bincount(g, weights=v, minlength=n_groups)
-    counts = np.bincount(g, minlength=n_groups).astype(float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_groups, size=(n_boot, n_groups))
-    means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return (float(lo), float(hi))
-
-
-def normal_ci(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wald interval, used by the tests as an independent check of the bootstrap."""
-    z = {0.95: 1.959964, 0.9: 1.644854, 0.99: 2.575829}[level]
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
-    return (p - half, p + half)
 
 
 def rate_with_ci(outcomes: Sequence[float], groups: Sequence[Any], **kw: Any) -> dict[str, Any]:
@@ -99,7 +71,7 @@ def length_stats(recs: Sequence[Record], *, n_boot: int = 1000, seed: int = 0) -
     x = np.array([math.log((r["len_a"] + 1) / (r["len_b"] + 1)) for r in ok])
     y = np.array([outcome_a(r) for r in ok], dtype=float)
     b0, b1 = fit_logistic(x, y)
-    qids = _group_index([r["question_id"] for r in ok])
+    qids = group_index([r["question_id"] for r in ok])
     rng = np.random.default_rng(seed)
     n_groups = int(qids.max()) + 1
     members = [np.flatnonzero(qids == k) for k in range(n_groups)]
@@ -195,7 +167,7 @@ def elo_with_ci(recs: Sequence[Record], *, n_boot: int = 500, seed: int = 0) -> 
         return {}
     matches = [(r["model_a"], r["model_b"], outcome_a(r)) for r in ok]
     point = bradley_terry(matches)
-    qids = _group_index([r["question_id"] for r in ok])
+    qids = group_index([r["question_id"] for r in ok])
     members = [np.flatnonzero(qids == g) for g in range(int(qids.max()) + 1)]
     rng = np.random.default_rng(seed)
     samples: dict[str, list[float]] = {m: [] for m in point}

@@ -9,10 +9,10 @@ import pytest
 from improve_fakes import QuestionEngine, write_gsm
 
 from ownchat.errors import DataError, UserError
-from ownchat.improve.evaluate import Accuracy, EvalConfig, evaluate_gsm8k, wilson
+from ownchat.improve.evaluate import Accuracy, EvalConfig, evaluate_gsm8k
 from ownchat.improve.gsm8k import Problem, check_disjoint, load_problems, select
-from ownchat.improve.paired import mcnemar_exact, paired_gain
 from ownchat.improve.report import Row, markdown_table
+from ownchat.stats import mcnemar_exact, paired_gain, wilson
 
 
 def test_wilson_known_values() -> None:
@@ -132,5 +132,5 @@ def test_paired_gain_and_mcnemar_known_values() -> None:
     p = paired_gain(before, after)
     assert p["gain"] == pytest.approx(0.06) and (p["only_after"], p["only_before"]) == (8, 2)
     assert p["ci"][0] < 0.06 < p["ci"][1] and p["mcnemar_p"] == pytest.approx(0.1094, abs=1e-4)
-    with pytest.raises(ValueError, match="same questions"):
+    with pytest.raises(ValueError, match="same items"):
         paired_gain([True], [True, False])

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from ownchat import stats as core
 from ownchat.judge import stats
 
 
@@ -30,18 +31,18 @@ def test_bootstrap_matches_normal_approximation():
     lo, hi = s["ci95_a"]
     assert lo == pytest.approx(0.75 - 1.96 * sd, abs=0.012) and hi == pytest.approx(0.75 + 1.96 * sd, abs=0.012)
     # the Wald interval on the win/loss-only proportion is wider than ours (ties shrink variance)
-    wlo, whi = stats.normal_ci(0.75, 200)
+    wlo, whi = core.normal_ci(0.75, 200)
     assert wlo <= lo + 0.01 and hi <= whi + 0.01
 
 
 def test_bootstrap_is_seeded_and_covers_truth():
     vals = [1.0] * 30 + [0.0] * 20
-    assert stats.bootstrap_ci(vals, seed=3) == stats.bootstrap_ci(vals, seed=3)
+    assert core.bootstrap_ci(vals, seed=3) == core.bootstrap_ci(vals, seed=3)
     rng = np.random.default_rng(0)
     covered = 0
     for _ in range(200):  # coverage of a 95% interval for a true rate of 0.6, n = 80
         draws = (rng.random(80) < 0.6).astype(float)
-        lo, hi = stats.bootstrap_ci(draws, n_boot=400, seed=int(rng.integers(1 << 30)))
+        lo, hi = core.bootstrap_ci(draws, n_boot=400, seed=int(rng.integers(1 << 30)))
         covered += lo <= 0.6 <= hi
     assert 0.88 <= covered / 200 <= 0.99
 
@@ -50,8 +51,8 @@ def test_cluster_bootstrap_is_wider_when_turns_are_correlated():
     # each question's two turns have the same outcome: 40 questions, not 80 independent draws
     vals = [v for v in [1.0] * 24 + [0.0] * 16 for _ in range(2)]
     groups = [q for q in range(40) for _ in range(2)]
-    naive = stats.bootstrap_ci(vals, seed=0)
-    clustered = stats.bootstrap_ci(vals, groups, seed=0)
+    naive = core.bootstrap_ci(vals, seed=0)
+    clustered = core.bootstrap_ci(vals, groups, seed=0)
     assert clustered[1] - clustered[0] > 1.25 * (naive[1] - naive[0])
 
 
