@@ -10,7 +10,7 @@ Every bootstrap takes a seed, so a report rebuilt from the same files prints the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from math import comb
 from typing import Any
 
@@ -56,6 +56,26 @@ def bootstrap_ci(values: Sequence[float], groups: Sequence[Any] | None = None, *
     means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
     alpha = (1 - level) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return (float(lo), float(hi))
+
+
+def proportion(correct: int, n: int) -> dict[str, Any]:
+    """``{"correct", "n", "accuracy", "ci95"}`` with the Wilson interval (what reports print)."""
+    lo, hi = wilson(correct, n)
+    return {"correct": correct, "n": n, "accuracy": round(correct / n, 4) if n else None,
+            "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def bootstrap_stat(stat: Callable[[np.ndarray], float], n_items: int, *, n_boot: int = 2000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of any statistic of the items, resampling item indices (for ratios and averages
+    of several measures over the same items, where a plain mean's bootstrap does not apply)."""
+    if n_items == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    values = [stat(rng.integers(0, n_items, n_items)) for _ in range(n_boot)]
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
     return (float(lo), float(hi))
 
 

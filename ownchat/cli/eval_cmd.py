@@ -1,4 +1,4 @@
-"""``ownchat eval gsm8k``: grade-school maths accuracy with 95% intervals, greedy and self-consistency."""
+"""``ownchat eval``: GSM8K, IFEval and teacher NLL with 95% intervals, and paired before -> after comparisons."""
 
 from __future__ import annotations
 
@@ -58,3 +58,58 @@ def gsm8k(
     if result.sc:
         console.print(f"self-consistency  {result.sc}  (K={result.sc_k})")
     console.print(f"wrote {out}/summary.json")
+
+
+@app.command("ifeval")
+@user_errors
+def ifeval(
+    model: str = typer.Option(..., "--model", "-m", help="pack name, .gguf, HF dir, training run dir or openai:NAME"),
+    subset: int = typer.Option(None, "--subset", help="the first N prompts of IFEval's fixed spread (nested)"),
+    data: Path = typer.Option(None, "--data", help="IFEval-format JSONL (default: the ifeval pack's 541 prompts)"),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="answer budget; answers cut here are counted"),
+    engine: str = typer.Option(None, "--engine", help="llamacpp | hf | openai (default: by model type)"),
+    concurrency: int = typer.Option(None, "--concurrency", help="requests in flight (llama.cpp slots)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not use the response cache"),
+    out: Path = typer.Option(Path("runs/eval-ifeval"), "--out", help="output directory (resumable)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
+) -> None:
+    """Instruction following checked by code (IFEval): prompt/instruction, strict/loose, 95% CIs."""
+    from ownchat.judge.ifeval import IFEvalConfig, evaluate_ifeval
+
+    cfg = IFEvalConfig(model=model, out=out, data=str(data) if data else None, subset=subset,
+                       max_tokens=max_tokens, engine=engine, concurrency=concurrency, cache=not no_cache)
+    with progress("ifeval") as bar:
+        s = evaluate_ifeval(cfg, log=lambda m: console.print(m, highlight=False, markup=False),
+                            on_progress=progress_callback(bar))
+    if as_json:
+        typer.echo(json.dumps(s, indent=2, ensure_ascii=False))
+        return
+    avg = s["average"]
+    typer.echo(f"{s['label']}: IFEval average {avg['value'] * 100:.1f} [{avg['ci95'][0] * 100:.1f}, "
+               f"{avg['ci95'][1] * 100:.1f}] over {s['n']} prompts")
+    for key in ("prompt_strict", "instruction_strict", "prompt_loose", "instruction_loose", "stopped"):
+        m = s[key]
+        typer.echo(f"  {key.replace('_', ' '):20s} {m['accuracy'] * 100:5.1f}%  "
+                   f"[{m['ci95'][0] * 100:.1f}, {m['ci95'][1] * 100:.1f}]  n={m['n']}")
+    typer.echo(f"wrote {out}/report.md")
+
+
+@app.command("compare")
+@user_errors
+def compare(
+    before: Path = typer.Argument(..., help="an `eval ifeval` output directory (e.g. the base model)"),
+    after: Path = typer.Argument(..., help="another one on the same prompts (e.g. the tuned model)"),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
+) -> None:
+    """AFTER − BEFORE on the same IFEval prompts: paired bootstrap CIs and McNemar's exact test."""
+    from ownchat.judge.ifeval_score import compare_runs, describe_comparison
+
+    c = compare_runs(before, after, names=(before.name, after.name))
+    if as_json:
+        typer.echo(json.dumps(c, indent=2))
+        return
+    for line in describe_comparison(c):
+        typer.echo(line)
+    r = c["ratio"]
+    typer.echo(f"{after.name} reaches {r['value'] * 100:.0f}% of {before.name}'s IFEval average "
+               f"[{r['ci95'][0] * 100:.0f}%, {r['ci95'][1] * 100:.0f}%]")

@@ -99,10 +99,19 @@ RetriesOpt = typer.Option(2, "--retries", help="extra samples when a verdict can
 ConcOpt = typer.Option(None, "--concurrency")
 
 
+# `--answers A B` and `-a A -a B` both work: click options take one value each, so the files after
+# the first land in this trailing argument and are joined back on.
+MoreAnswersArg = typer.Argument(None, help="more answer files (so that `--answers A B` works)", show_default=False)
+MethodOpt = typer.Option("text", "--method",
+                         help="text: explanation + [[A]]/[[B]]; prob: one-letter verdicts from token probabilities, "
+                              "both orders calibrated (llama.cpp, transformers, OpenAI logprobs)")
+
+
 @app.command("grade")
 @user_errors
 def grade_cmd(
     answers: list[Path] = typer.Option(..., "--answers", "-a", help="answer file(s), one model each"),
+    more: list[Path] = MoreAnswersArg,
     out: Path = typer.Option(..., "--out", "-o"), questions: str = QuestionsOpt, judge: str = JudgeOpt,
     turns: int = TurnsOpt, max_tokens: int = JudgeTokensOpt, retries: int = RetriesOpt,
     concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"),
@@ -110,6 +119,7 @@ def grade_cmd(
     """Grade each answer 1–10 (reference-guided where the question has a reference)."""
     from ownchat.judge.grade import grade_answers
 
+    answers = [*answers, *(more or [])]
     res = _run("grading", grade_answers, questions=questions, answer_files=answers, judge=judge, out=out,
                turns=range(1, turns + 1) if turns else None, settings=_settings(max_tokens, retries, concurrency),
                engine=engine)
@@ -120,20 +130,55 @@ def grade_cmd(
 @user_errors
 def compare_cmd(
     answers: list[Path] = typer.Option(..., "--answers", "-a", help="two answer files: A then B"),
+    more: list[Path] = MoreAnswersArg,
     out: Path = typer.Option(..., "--out", "-o"), questions: str = QuestionsOpt, judge: str = JudgeOpt,
     turns: int = TurnsOpt, max_tokens: int = JudgeTokensOpt, retries: int = RetriesOpt,
-    concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"),
+    concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"), method: str = MethodOpt,
 ) -> None:
     """Pairwise A/B/tie verdicts, each judged in both orders (a win needs both orders to agree)."""
     from ownchat.errors import UserError
     from ownchat.judge.compare import compare_answers
 
+    answers = [*answers, *(more or [])]
     if len(answers) != 2:
         raise UserError(f"--answers takes exactly two files (A and B), got {len(answers)}")
     res = _run("comparing", compare_answers, questions=questions, answers_a=answers[0], answers_b=answers[1],
                judge=judge, out=out, turns=range(1, turns + 1) if turns else None,
-               settings=_settings(max_tokens, retries, concurrency), engine=engine)
+               settings=_settings(max_tokens, retries, concurrency), engine=engine, method=method)
     typer.echo(json.dumps(res.to_dict(), indent=2, default=str))
+
+
+@app.command("validate")
+@user_errors
+def validate_cmd(
+    judge: str = JudgeOpt, method: str = MethodOpt,
+    pairs: Path = typer.Option(None, "--pairs", help="known-answer pairs (default: the set ownchat ships)"),
+    limit: int = typer.Option(None, "--limit", help="only the first N pairs (a quick look; too few to validate)"),
+    lang: str = LangOpt, max_tokens: int = JudgeTokensOpt, retries: int = RetriesOpt,
+    concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON on stdout"),
+) -> None:
+    """Can this judge be trusted? Known-answer pairs judged in both orders: accuracy, position bias, verdict."""
+    from ownchat.judge.validate import load_pairs, validate_judge
+
+    chosen = [p for p in load_pairs(pairs) if lang is None or p.lang == lang][:limit]
+    s = _run("validating", validate_judge, judge=judge, method=method, pairs=chosen,
+             settings=_settings(max_tokens, retries, concurrency), engine=engine, store=limit is None)
+    if as_json:
+        typer.echo(json.dumps(s, indent=2, ensure_ascii=False))
+        return
+    w = s["win_rate_better"]
+    typer.echo(f"{s['judge']} ({s['method']} verdicts) on {s['n_pairs']} known-answer pairs, both orders:")
+    typer.echo(f"  win rate for the better reply  {w['win_rate']:.3f}  [{w['ci95'][0]:.3f}, {w['ci95'][1]:.3f}]"
+               if w["win_rate"] is not None else "  no verdict could be read")
+    typer.echo(f"  better reply chosen in both orders {s['both_orders_right']:.1%}; position-consistent "
+               f"{s['position_consistency']:.1%}; verdicts naming the first reply {s['first_position_share']}")
+    for name, table in (("kind", s["by_kind"]), ("language", s["by_lang"])):
+        typer.echo(f"  by {name}: " + ", ".join(f"{k} {v['win_rate']:.2f} (n={v['n']})" for k, v in table.items()
+                                              if v["win_rate"] is not None))
+    typer.echo(s["verdict"])
+    if limit is not None:
+        typer.echo("(a --limit run is not stored: reports still treat this judge as unvalidated)")
 
 
 @app.command("report")
@@ -153,4 +198,5 @@ def report_cmd(
         lo, hi = p["ci95_a"]
         typer.echo(f"{p['model_a']} vs {p['model_b']}: win rate {p['win_rate_a']:.3f} [{lo:.3f}, {hi:.3f}] "
                    f"(W/T/L {p['wins_a']}/{p['ties']}/{p['wins_b']}, inconsistent {p['inconsistency']:.1%})")
+        typer.echo(f"  {p['judge_validity']}")
     typer.echo(f"report: {out / 'report.html'}")

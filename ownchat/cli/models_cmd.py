@@ -23,7 +23,7 @@ def pull_cmd(names: list[str] = typer.Argument(..., help="pack names (see `ownch
     if unknown:
         raise UserError("; ".join(unknown_pack_message(n) for n in unknown))
     for name in names:
-        pull(name, log=lambda m: console.print(m, highlight=False), force=force)
+        pull(name, log=lambda m: console.print(m, highlight=False, markup=False), force=force)
 
 
 @app.command("list")

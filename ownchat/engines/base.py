@@ -8,10 +8,12 @@ results as they finish, so callers can write them out and resume after a crash.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ownchat.engines.logprobs import ChoiceLogprobs
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -141,6 +143,14 @@ class Engine:
                         on_done(i, comp)
                     yield i, comp
                     submit_next()
+
+    def choice_logprobs(self, request: ChatRequest, choices: Sequence[str]) -> ChoiceLogprobs:
+        """Log-probability of each choice as the reply's first token (one-token verdicts).
+
+        Engines that expose token probabilities (llama.cpp, transformers, OpenAI-compatible servers
+        that return ``logprobs``) override this; the rest say so plainly.
+        """
+        raise EngineError(f"the {self.name} engine gives no token probabilities: use text verdicts")
 
     def _safe_generate(self, request: ChatRequest) -> Completion:
         try:

@@ -12,10 +12,11 @@ import json
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ownchat.engines.base import ChatRequest, Completion, Engine
+from ownchat.engines.logprobs import ChoiceLogprobs
 from ownchat.paths import default_cache_db
 
 
@@ -142,6 +143,20 @@ class CachedEngine(Engine):
             yield emit(miss_index[j], comp)
         while ready:
             yield emit(*ready.popleft())
+
+    def choice_logprobs(self, request: ChatRequest, choices: Sequence[str]) -> ChoiceLogprobs:
+        """Cached like answers: the key adds the choices, the row's text holds the probabilities."""
+        key = request_key(self.model_id, request) + ":choices:" + json.dumps(list(choices), ensure_ascii=False)
+        hit = self.cache.get(key)
+        if hit is not None:
+            with self._lock:
+                self.hits += 1
+            return ChoiceLogprobs.from_dict(json.loads(hit.text))
+        with self._lock:
+            self.calls += 1
+        res = self.inner.choice_logprobs(request, choices)
+        self.cache.put(key, Completion(json.dumps(res.to_dict()), "logprobs", model=self.model_id))
+        return res
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         key = request_key(self.model_id, request)

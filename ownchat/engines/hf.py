@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.hf_rows import RowControl, StopHoldback, cut_at_stop
+from ownchat.engines.logprobs import ChoiceLogprobs, logsumexp
 from ownchat.engines.templates import DEFAULT_TEMPLATE, template_text, turn_ends
 from ownchat.models.identity import file_identity
 
@@ -195,6 +196,23 @@ class HFEngine(Engine):
             results[k] = Completion(text=text, finish_reason=reason, prompt_tokens=int(attn[row].sum()),
                                     completion_tokens=min(n, max_new[row]), model=self.model_id)
         return results  # type: ignore[return-value]
+
+    def choice_logprobs(self, request: ChatRequest, choices: Sequence[str]) -> ChoiceLogprobs:
+        """Exact: one forward pass, the next-token distribution summed over each choice's spellings."""
+        import torch
+
+        ids = self.prompt_ids(request)
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0, -1]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+        out = {}
+        for c in choices:
+            variants = {tuple(self.tokenizer.encode(s, add_special_tokens=False)) for s in (c, " " + c)}
+            firsts = {v[0] for v in variants if len(v) == 1}  # spellings that are one token
+            if not firsts:
+                raise EngineError(f"choice {c!r} is not a single token for {self.model_name}")
+            out[c] = logsumexp(float(logp[t]) for t in firsts)
+        return ChoiceLogprobs(out)
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         from transformers import TextIteratorStreamer

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
+from ownchat.engines.logprobs import TOP_K, ChoiceLogprobs, from_openai_response, from_top_list
 from ownchat.models.identity import file_identity
 
 
@@ -99,6 +100,19 @@ class LlamaCppEngine(Engine):
             model=self.model_id,
             extra={"timings": out.get("timings", {})},
         )
+
+    def choice_logprobs(self, request: ChatRequest, choices: Sequence[str]) -> ChoiceLogprobs:
+        body = self._body(request)
+        body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=TOP_K)
+        out = (self._server.handle_chat_completions(body) if request.messages is not None
+               else self._server.handle_completions(body))
+        if "error" in out:
+            err = out["error"]
+            raise EngineError(err.get("message", str(err)) if isinstance(err, dict) else str(err))
+        if request.messages is None:  # completions give {"tokens": [...], "top_logprobs": [{tok: lp}]}
+            top = out["choices"][0].get("logprobs", {}).get("top_logprobs") or [{}]
+            return from_top_list(list(top[0].items()), choices)
+        return from_openai_response(out, choices)
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         """Run the blocking streaming call in a thread and hand its chunks over through a queue."""

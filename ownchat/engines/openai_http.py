@@ -13,7 +13,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError, UsageMeter
+from ownchat.engines.logprobs import TOP_K, ChoiceLogprobs, from_openai_response
 from ownchat.engines.pricing import Prices, load_prices
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -166,6 +167,29 @@ class OpenAIEngine(Engine):
             raise
         self.meter.add(comp, self.prices.cost(self.model_name, comp.prompt_tokens, comp.completion_tokens))
         return comp
+
+    def choice_logprobs(self, request: ChatRequest, choices: Sequence[str]) -> ChoiceLogprobs:
+        if request.messages is None:
+            raise EngineError("one-token verdicts need a chat request")
+        path, body = self._body(request, stream=False)
+        body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=TOP_K)
+
+        def attempt(url: str) -> ChoiceLogprobs:
+            resp = self._client.post(url + path, json=body)
+            check_status(resp)
+            try:
+                data = resp.json()
+            except ValueError:
+                raise Retryable(f"malformed response: {resp.text[:200]!r}") from None
+            usage = data.get("usage") or {}
+            self.meter.add(Completion("", "stop", int(usage.get("prompt_tokens") or 0),
+                                      int(usage.get("completion_tokens") or 0), model=self.model_id))
+            try:
+                return from_openai_response(data, choices)
+            except ValueError as exc:  # a server that ignores `logprobs` will not start giving them
+                raise EngineError(f"{self.model_name}: {exc}; this server gives no logprobs: use text verdicts") from None
+
+        return self._with_retries(attempt)
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         """SSE deltas. Failures before the first token are retried; after it they raise EngineError."""

@@ -17,13 +17,16 @@ from typing import Any
 
 from ownchat.data.jsonl import JsonlWriter, read_jsonl
 from ownchat.engines.base import Engine, UsageMeter
+from ownchat.errors import UserError
 from ownchat.judge.answer import Answer, answers_model_id, load_answers
 from ownchat.judge.parse import parse_pair
+from ownchat.judge.prob import ProbJob, calibrated, run_prob_jobs
 from ownchat.judge.prompts import pair_messages
 from ownchat.judge.questions import Question, resolve_questions
 from ownchat.judge.runner import JudgeJob, JudgeSettings, run_jobs
 
 ORDERS = ("ab", "ba")  # "ab": model A shown as assistant A; "ba": model B shown first
+METHODS = ("text", "prob")
 
 
 @dataclass
@@ -83,11 +86,16 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
                     judge: str | Engine, out: str | Path, *, turns: Sequence[int] | None = None,
                     settings: JudgeSettings | None = None, cache: bool | str | Path = True,
                     engine: str | None = None, log: Callable[[str], None] = print,
-                    on_progress: Callable[[int, int], None] | None = None) -> JudgeRunResult:
+                    on_progress: Callable[[int, int], None] | None = None, method: str = "text") -> JudgeRunResult:
     """Judge ``answers_a`` against ``answers_b`` in both orders; append verdicts to ``out``.
 
+    ``method="text"``: the judge explains briefly and writes ``[[A]]``/``[[B]]``; a win needs both
+    orders to agree. ``method="prob"``: one-letter verdicts read from token probabilities, both
+    orders combined by balanced position calibration (``ownchat.judge.prob``).
     Returns the run's result (``.path`` is the verdict file, ready for ``build_report``).
     """
+    if method not in METHODS:
+        raise UserError(f"unknown judge method {method!r}: use one of {', '.join(METHODS)}")
     from ownchat.data.provenance import provenance
 
     start = time.time()
@@ -99,7 +107,8 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
     if model_a == model_b:
         model_b += " (B)"  # the same model against itself (e.g. two seeds) still needs two names
     done = {(r["question_id"], r["turn"]) for r in read_jsonl(out, allow_partial_last_line=True)
-            if r.get("model_a") == model_a and r.get("model_b") == model_b} if out.exists() else set()
+            if r.get("model_a") == model_a and r.get("model_b") == model_b
+            and r.get("method", "text") == method} if out.exists() else set()
     missing = [q.question_id for q in qs if q.question_id not in ans_a or q.question_id not in ans_b]
     if missing:
         log(f"{len(missing)} question(s) lack an answer from one of the models and are skipped: {missing[:10]}")
@@ -115,7 +124,7 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
             ref = q.reference_for(t)
             for order in ORDERS:
                 first, second = (a, b) if order == "ab" else (b, a)
-                msgs, prompt = pair_messages(q.turns, first.turns, second.turns, t, ref)
+                msgs, prompt = pair_messages(q.turns, first.turns, second.turns, t, ref, letter=method == "prob")
                 jobs.append(JudgeJob((q.question_id, t, order), msgs))
     skipped = len(done)
     if not jobs:  # everything already judged: do not load the judge just to find that out
@@ -125,9 +134,12 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
     meter = UsageMeter()
     halves: dict[tuple[Any, int], dict[str, Any]] = {}
     written = failed = finished = 0
+    outcomes = (run_jobs(eng, jobs, parse_pair, settings, meter) if method == "text" else
+                run_prob_jobs(eng, [ProbJob(j.key, j.messages) for j in jobs], concurrency=settings.concurrency,
+                              meter=meter))
     try:
         with JsonlWriter(out) as w:
-            for res in run_jobs(eng, jobs, parse_pair, settings, meter):
+            for res in outcomes:
                 qid, t, order = res.key
                 halves.setdefault((qid, t), {})[order] = res
                 finished += 1
@@ -136,7 +148,7 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
                 if len(halves[(qid, t)]) < 2:
                     continue
                 q, a, b = units[(qid, t)]
-                rec = _record(q, t, a, b, model_a, model_b, halves.pop((qid, t)), eng)
+                rec = _record(q, t, a, b, model_a, model_b, halves.pop((qid, t)), eng, method)
                 rec["provenance"] = provenance(eng, template=rec["prompt"]["name"], params=settings.params(0),
                                                stage="judge.compare", prompt=rec["prompt"])
                 failed += rec["status"] != "ok"
@@ -151,18 +163,27 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
 
 
 def _record(q: Question, t: int, a: Answer, b: Answer, model_a: str, model_b: str,
-            halves: dict[str, Any], eng: Engine) -> dict[str, Any]:
-    g = {o: to_model(halves[o].verdict, o) for o in ORDERS}
-    winner, consistent = combine(g["ab"], g["ba"])
-    _, prompt = pair_messages(q.turns, a.turns, b.turns, t, q.reference_for(t))
+            halves: dict[str, Any], eng: Engine, method: str = "text") -> dict[str, Any]:
+    _, prompt = pair_messages(q.turns, a.turns, b.turns, t, q.reference_for(t), letter=method == "prob")
+    if method == "prob":
+        g = {o: to_model(halves[o].label, o) for o in ORDERS}
+        cal = calibrated(halves["ab"].log_odds, halves["ba"].log_odds)
+        winner, consistent = cal["winner"], cal["consistent"]
+        judgments = [{"order": o, **halves[o].to_dict()} for o in ORDERS]
+        extra = {"d": cal["d"], "bias": cal["bias"], "p_a": cal["p_a"]}
+    else:
+        g = {o: to_model(halves[o].verdict, o) for o in ORDERS}
+        winner, consistent = combine(g["ab"], g["ba"])
+        judgments = [{"order": o, "label": halves[o].verdict, "text": halves[o].text,
+                      "attempts": halves[o].attempts} for o in ORDERS]
+        extra = {}
     return {
         "question_id": q.question_id, "turn": t + 1, "category": q.category, "lang": q.lang,
         "model_a": model_a, "model_b": model_b,
         "g1": g["ab"], "g2": g["ba"], "winner": winner, "consistent": consistent,
         "status": "ok" if winner is not None else "failed",
         "len_a": len(a.turns[t]), "len_b": len(b.turns[t]),
-        "judgments": [{"order": o, "label": halves[o].verdict, "text": halves[o].text,
-                       "attempts": halves[o].attempts} for o in ORDERS],
+        "method": method, **extra, "judgments": judgments,
         "judge": eng.model_id, "judge_name": getattr(eng, "model_name", eng.model_id),
         "prompt": prompt.record(), "tstamp": time.time(),
     }

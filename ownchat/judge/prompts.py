@@ -21,7 +21,7 @@ PROMPT_SET = "ownchat-judge"
 # Pairwise is now forced choice; a tie is what the two orders disagreeing produces (the swap rule), which
 # also keeps a position-following judge from manufacturing wins. Wording matters a lot at 1.5B: on the
 # correct-vs-degraded test, v2 gave 0/10/0 (all ties), a looser forced-choice wording 0/7/3, this one 9/1/0.
-PROMPT_VERSION = 3
+PROMPT_VERSION = 3  # v3 also adds the one-letter pair prompts (read from token probabilities)
 
 _REFERENCE = ("A correct reference answer is given: a reply whose result differs from the reference is wrong, "
               "however well it is written. ")
@@ -34,7 +34,7 @@ _BAD = ("A reply that is wrong, unfinished, about another topic, in another lang
 @dataclass(frozen=True)
 class JudgePrompt:
     name: str
-    kind: str  # "single" | "pair"
+    kind: str  # "single" | "pair" | "pair-letter"
     system: str
     instruction: str  # appended after the material to judge
 
@@ -76,6 +76,15 @@ def _pair(name: str, reference: bool, multi: bool) -> JudgePrompt:
     return JudgePrompt(name, "pair", system, instruction)
 
 
+def _pair_letter(name: str, reference: bool, multi: bool) -> JudgePrompt:
+    """The same comparison answered with one letter: its first-token probabilities are the verdict."""
+    base = _pair(name, reference, multi)
+    better = "is closer to the reference answer" if reference else "does what the user asked better"
+    instruction = (f"Which reply {better}? Answer with one letter only: A for reply A or B for reply B. "
+                   "Write nothing else.")
+    return JudgePrompt(name, "pair-letter", base.system, instruction)
+
+
 PROMPTS: dict[str, JudgePrompt] = {
     p.name: p
     for p in [
@@ -83,6 +92,8 @@ PROMPTS: dict[str, JudgePrompt] = {
         _single("single-multi", False, True), _single("single-multi-ref", True, True),
         _pair("pair", False, False), _pair("pair-ref", True, False),
         _pair("pair-multi", False, True), _pair("pair-multi-ref", True, True),
+        _pair_letter("pair-letter", False, False), _pair_letter("pair-letter-ref", True, False),
+        _pair_letter("pair-letter-multi", False, True), _pair_letter("pair-letter-multi-ref", True, True),
     ]
 }
 
@@ -121,9 +132,13 @@ def single_messages(turns: list[str], answers: list[str], turn: int,
 
 
 def pair_messages(turns: list[str], answers_first: list[str], answers_second: list[str], turn: int,
-                  reference: str | None) -> tuple[list[Message], JudgePrompt]:
-    """Messages comparing two models at ``turn``; ``answers_first`` is shown as reply A."""
-    prompt = pick("pair", turn, reference)
+                  reference: str | None, *, letter: bool = False) -> tuple[list[Message], JudgePrompt]:
+    """Messages comparing two models at ``turn``; ``answers_first`` is shown as reply A.
+
+    ``letter=True`` asks for a one-letter verdict (read from token probabilities) instead of a
+    short explanation followed by ``[[A]]``/``[[B]]``.
+    """
+    prompt = pick("pair-letter" if letter else "pair", turn, reference)
     if turn == 0:
         body = (f"[User message]\n{turns[0]}\n\n" + _ref_block(reference)
                 + f"[Reply A]\n{answers_first[0]}\n[End of reply A]\n\n"

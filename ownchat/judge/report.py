@@ -80,6 +80,20 @@ def _failures(verdicts: Sequence[dict[str, Any]], grades: Sequence[dict[str, Any
     return out
 
 
+def judge_validity(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Has the judge behind these verdicts passed `ownchat judge validate` with the same method?
+
+    A win rate from a judge that failed (or never took) the known-answer test is reported as such,
+    never as the headline.
+    """
+    from ownchat.judge.validate import validity_line
+
+    keys = sorted({(r.get("judge", ""), r.get("method", "text")) for r in recs})
+    lines = [validity_line(j, m) for j, m in keys]
+    return {"judge_valid": all(ok for ok, _ in lines) and bool(lines),
+            "judge_validity": "; ".join(text for _, text in lines), "judge_methods": sorted({m for _, m in keys})}
+
+
 def build_report(verdict_files: Sequence[str | Path], out_dir: str | Path, grade_files: Sequence[str | Path] = (),
                  *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Compute the statistics, write the three report files into ``out_dir``; return the summary."""
@@ -94,7 +108,7 @@ def build_report(verdict_files: Sequence[str | Path], out_dir: str | Path, grade
     by_pair: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in verdicts:
         by_pair[(r["model_a"], r["model_b"])].append(r)
-    pairs = [stats.pair_summary(rs, n_boot=n_boot, seed=seed) for rs in by_pair.values()]
+    pairs = [{**stats.pair_summary(rs, n_boot=n_boot, seed=seed), **judge_validity(rs)} for rs in by_pair.values()]
     models = sorted({m for r in verdicts for m in (r["model_a"], r["model_b"])} | {g["model_id"] for g in grades})
     elo = stats.elo_with_ci(verdicts, n_boot=min(n_boot, 500), seed=seed) if len(models) >= 3 else None
     grade_sum = stats.grade_summary(grades, n_boot=n_boot, seed=seed) if grades else None

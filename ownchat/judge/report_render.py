@@ -18,6 +18,8 @@ def _verdict_line(p: dict[str, Any]) -> str:
     lo, hi = p["ci95_a"]
     if lo is None:
         return "no parsed verdicts"
+    if not p.get("judge_valid", True):
+        return "not a result: the judge has not passed validation (see below)"
     if lo > 0.5:
         return f"**{p['model_a']}** is preferred (CI above 50%)"
     if hi < 0.5:
@@ -25,9 +27,14 @@ def _verdict_line(p: dict[str, Any]) -> str:
     return "no significant difference (CI contains 50%)"
 
 
+def _valid(p: dict[str, Any]) -> str:
+    return "yes" if p.get("judge_valid") else "NO"
+
+
 def _pair_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
     pos, ln = p["position"], p["length"]
     return [
+        ("judge validity", p.get("judge_validity", "n/a")),
         ("verdicts (parsed / failed)", f"{p['n']} / {p['failures']}"),
         ("A wins / ties / B wins", f"{p['wins_a']} / {p['ties']} / {p['wins_b']}"),
         ("win rate of A (ties count half)", f"{_pct(p['win_rate_a'])} {_ci(p['ci95_a'])}"),
@@ -51,12 +58,12 @@ def render_markdown(s: dict[str, Any]) -> str:
     out.append("")
     if s["pairs"]:
         out += ["## Pairwise results", "",
-                "| A | B | W / T / L | win rate A | 95% CI | inconsistent | LC win rate A | failed |",
-                "|---|---|---|---|---|---|---|---|"]
+                "| A | B | W / T / L | win rate A | 95% CI | inconsistent | LC win rate A | failed | judge valid |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for p in s["pairs"]:
             out.append(f"| {p['model_a']} | {p['model_b']} | {p['wins_a']} / {p['ties']} / {p['wins_b']} | "
                        f"{_pct(p['win_rate_a'])} | {_ci(p['ci95_a'])} | {_pct(p['inconsistency'])} | "
-                       f"{_pct(p['length']['lc_win_rate_a'])} | {p['failures']} |")
+                       f"{_pct(p['length']['lc_win_rate_a'])} | {p['failures']} | {_valid(p)} |")
         for p in s["pairs"]:
             out += ["", f"### {p['model_a']} vs {p['model_b']}: {_verdict_line(p)}", ""]
             out += ["| statistic | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _pair_rows(p)]
@@ -119,10 +126,11 @@ def render_html(s: dict[str, Any], figs: dict[str, str]) -> str:
                f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens.</p>"]
     if s["pairs"]:
         parts.append("<h2>Pairwise results</h2>")
-        parts.append(_table(["A", "B", "W / T / L", "win rate A", "95% CI", "inconsistent", "LC win rate A", "failed"],
+        parts.append(_table(["A", "B", "W / T / L", "win rate A", "95% CI", "inconsistent", "LC win rate A", "failed",
+                             "judge valid"],
                             [[p["model_a"], p["model_b"], f"{p['wins_a']} / {p['ties']} / {p['wins_b']}",
                               _pct(p["win_rate_a"]), _ci(p["ci95_a"]), _pct(p["inconsistency"]),
-                              _pct(p["length"]["lc_win_rate_a"]), p["failures"]] for p in s["pairs"]]))
+                              _pct(p["length"]["lc_win_rate_a"]), p["failures"], _valid(p)] for p in s["pairs"]]))
         parts.append(_img(figs, "outcomes", "outcomes per pair"))
         for i, p in enumerate(s["pairs"]):
             verdict = _verdict_line(p).replace("**", "")

