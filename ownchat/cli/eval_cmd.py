@@ -94,16 +94,44 @@ def ifeval(
     typer.echo(f"wrote {out}/report.md")
 
 
+@app.command("teacher-nll")
+@user_errors
+def teacher_nll(
+    model: str = typer.Option(..., "--model", "-m", help="pack name, HF dir or training run dir (scored with transformers)"),
+    data: Path = typer.Option(..., "--data", "-d", help="held-out teacher answers (JSONL/JSON: messages, Alpaca, ShareGPT)"),
+    out: Path = typer.Option(Path("runs/eval-teacher-nll"), "--out", help="output directory (resumable)"),
+    max_len: int = typer.Option(1024, "--max-len", help="tokens per conversation (longer ones are cut)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
+) -> None:
+    """Mean NLL per token of held-out teacher answers under the model: distance to the teacher (lower is closer)."""
+    from ownchat.judge.teacher_nll import evaluate_nll
+
+    with progress("teacher-nll") as bar:
+        s = evaluate_nll(model, data, out, max_len=max_len, log=lambda m: console.print(m, markup=False),
+                         on_progress=progress_callback(bar))
+    if as_json:
+        typer.echo(json.dumps(s, indent=2))
+        return
+    typer.echo(f"{model}: teacher NLL {s['nll_per_token']:.3f} nats/token [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] "
+               f"(perplexity {s['perplexity']:.2f}) over {s['examples']} answers, {s['tokens']} tokens")
+
+
 @app.command("compare")
 @user_errors
 def compare(
-    before: Path = typer.Argument(..., help="an `eval ifeval` output directory (e.g. the base model)"),
-    after: Path = typer.Argument(..., help="another one on the same prompts (e.g. the tuned model)"),
+    before: Path = typer.Argument(..., help="an `eval ifeval` or `eval teacher-nll` output directory (e.g. the base)"),
+    after: Path = typer.Argument(..., help="another one on the same items (e.g. the tuned model)"),
     as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
 ) -> None:
-    """AFTER − BEFORE on the same IFEval prompts: paired bootstrap CIs and McNemar's exact test."""
+    """AFTER − BEFORE on the same items: paired bootstrap CIs (and McNemar's exact test for pass/fail)."""
     from ownchat.judge.ifeval_score import compare_runs, describe_comparison
 
+    if (before / "nll.jsonl").exists() and (after / "nll.jsonl").exists():
+        from ownchat.judge.teacher_nll import compare_nll, describe_nll
+
+        c = compare_nll(before, after)
+        typer.echo(json.dumps(c, indent=2) if as_json else describe_nll(c, before.name, after.name))
+        return
     c = compare_runs(before, after, names=(before.name, after.name))
     if as_json:
         typer.echo(json.dumps(c, indent=2))
