@@ -114,7 +114,7 @@ def main() -> None:
         child(a.child, a.model, Path(a.data), a.steps, a.batch_size)
         return
     if a.model is None:
-        from ownchat.models.convert import ensure_hf
+        from ownchat.models.resolve import ensure_hf
 
         a.model = str(ensure_hf("smollm2-135m-instruct"))
     rows = []

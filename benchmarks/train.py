@@ -78,7 +78,7 @@ def worker_trl(data: Path, model: str, steps: int, bs: int, seq: int, fp32: bool
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from ownchat.models.convert import ensure_hf
+    from ownchat.models.resolve import ensure_hf
 
     stats = {"tokens": 0, "seconds": 0.0, "step": 0}
     partial = os.environ.get("BENCH_PARTIAL")  # the parent reads this if the run is cut short

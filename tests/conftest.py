@@ -37,7 +37,7 @@ def qwen_gguf() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_hf() -> Path:
     """SmolLM2 converted to a HF directory once (cached under OWNCHAT_HOME/hf)."""
-    from ownchat.models.convert import ensure_hf
+    from ownchat.models.resolve import ensure_hf
 
     return ensure_hf("smollm2-135m-instruct")
 

@@ -67,7 +67,7 @@ def show_mask_cmd(
     """Print conversations with the supervised tokens highlighted (green) and the mask check."""
     from transformers import AutoTokenizer
 
-    from ownchat.models.convert import ensure_hf
+    from ownchat.models.resolve import ensure_hf
     from ownchat.train.data import load_file
     from ownchat.train.render import MaskReport, render_conversation, show_mask
     from ownchat.train.templates import choose_template

@@ -62,6 +62,10 @@ def _build(model, engine, *, adapter, concurrency, chat_template, base_url, api_
         elif ref.kind != "gguf":
             raise EngineError(f"llama.cpp needs a GGUF file; {model!r} is a {ref.kind} model. "
                               "Use --engine hf, or `ownchat export --to gguf` first.")
+        elif ref.source == "pack":  # the pack's own file, or a q8_0 when its quantisation fails the smoke test
+            from ownchat.engines.smoke import llamacpp_file
+
+            path = llamacpp_file(ref.pack.name, log=log)
         template = chat_template
         if template is None and ref.has_chat_template is False:
             template = "chatml"  # base models get the named default template (recorded by train too)

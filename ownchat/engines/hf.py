@@ -88,8 +88,7 @@ class HFEngine(Engine):
     def from_ref(cls, ref: Any, adapter: str | Path | None = None, batch_size: int = 8,
                  chat_template: str | None = None, log: Callable[[str], Any] = print, **opts: Any) -> HFEngine:
         """Build from a ``ModelRef`` (or a reference string); GGUF packs are converted to HF once."""
-        from ownchat.models.convert import ensure_hf
-        from ownchat.models.resolve import resolve
+        from ownchat.models.resolve import ensure_hf, resolve
 
         if isinstance(ref, str | Path):
             ref = resolve(str(ref), log=log)

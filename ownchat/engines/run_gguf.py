@@ -41,4 +41,8 @@ def gguf_for_run(ref: ModelRef, log=print) -> tuple[Path, Path]:
         log(f"converting the LoRA adapter of {run_dir} to GGUF for llama.cpp (once)")
         lora_to_gguf(ref.adapter, ref.path, out, log=log)
         stamp.write_text(source)
+    if base.source == "pack":  # the same GGUF the pack itself runs on (see engines/smoke.py)
+        from ownchat.engines.smoke import llamacpp_file
+
+        return llamacpp_file(base.pack.name, log=log), out
     return base.path, out

@@ -64,7 +64,7 @@ def export_run(run_dir: str | Path, to: str = "gguf", out: str | Path | None = N
 
 def _export_lora(run_dir: Path, meta: dict, dest: Path, log) -> Path:
     from ownchat.export.gguf import lora_to_gguf
-    from ownchat.models.convert import ensure_hf
+    from ownchat.models.resolve import ensure_hf
 
     if not meta.get("adapter"):
         raise UserError(f"{run_dir} is a full fine-tune (no adapter): export --to gguf instead")

@@ -28,7 +28,7 @@ def merge_run(run_dir: Path, out: Path, log=print) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ownchat.models.convert import ensure_hf
+    from ownchat.models.resolve import ensure_hf
 
     run_dir = Path(run_dir)
     meta = read_run(run_dir)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +24,12 @@ from ownchat.errors import UserError
 from ownchat.improve.extract import answers_match, final_answer
 from ownchat.improve.gsm8k import Problem, load_problems, select
 from ownchat.improve.prompts import PROMPT_ID, build_messages
+from ownchat.improve.results import Accuracy, EvalResult
 from ownchat.improve.sc import Sample, SCConfig, self_consistency
 from ownchat.improve.vote import vote_curve
-from ownchat.stats import describe_paired, paired_gain, wilson
+from ownchat.stats import describe_paired, paired_gain
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-@dataclass
-class Accuracy:
-    correct: int
-    n: int
-
-    @property
-    def value(self) -> float:
-        return self.correct / self.n if self.n else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        lo, hi = wilson(self.correct, self.n)
-        return {"correct": self.correct, "n": self.n, "accuracy": round(self.value, 4),
-                "ci95": [round(lo, 4), round(hi, 4)]}
-
-    def __str__(self) -> str:
-        lo, hi = wilson(self.correct, self.n)
-        return f"{self.value:.1%} [{lo:.1%}, {hi:.1%}] ({self.correct}/{self.n})"
 
 
 @dataclass
@@ -78,31 +60,6 @@ class EvalConfig:
         d["out"] = str(self.out)
         d["prompt"] = PROMPT_ID
         return d
-
-
-@dataclass
-class EvalResult:
-    out_dir: Path
-    label: str
-    n: int
-    greedy: Accuracy | None = None
-    sc: Accuracy | None = None
-    sc_k: int = 0
-    curve: list[Accuracy] = field(default_factory=list)  # majority over the first k samples, k=1..K
-    mean_share: float | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    usage: dict[str, float] = field(default_factory=dict)
-    #: per-question correctness in question order ("greedy", "sc"): what paired comparisons need
-    per_question: dict[str, list[bool]] = field(default_factory=dict)
-    sc_vs_greedy: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "label": self.label, "n": self.n,
-                "greedy": self.greedy.to_dict() if self.greedy else None,
-                "sc": self.sc.to_dict() if self.sc else None, "sc_k": self.sc_k,
-                "accuracy_vs_k": [a.to_dict() for a in self.curve],
-                "mean_vote_share": self.mean_share, "timings_s": self.timings, "usage": self.usage,
-                "sc_vs_greedy": self.sc_vs_greedy, "hosts": []}
 
 
 _SETTINGS_THAT_MUST_MATCH = ("model", "data", "prompt", "shots", "max_tokens", "temperature", "top_p", "seed")
@@ -266,7 +223,7 @@ def _write_summary(cfg: EvalConfig, result: EvalResult) -> None:
     # the sums are the honest cost of the whole evaluation.
     summary["all_runs"] = _sum_runs(cfg.out / "runs.jsonl")
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    from ownchat.improve.report import eval_rows, write_report  # report builds on this module
+    from ownchat.improve.report import eval_rows, write_report
 
     write_report(eval_rows(result), cfg.out, title=f"GSM8K: {result.label}", curves=[(result.label, result)],
                  extra={"questions": f"{summary['questions']['source']}, offset {cfg.offset}, n={result.n}",

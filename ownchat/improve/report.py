@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ownchat.improve.evaluate import Accuracy, EvalResult
+from ownchat.improve.results import Accuracy, EvalResult
 from ownchat.stats import wilson
 
 

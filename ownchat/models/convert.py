@@ -11,24 +11,13 @@ import shutil
 import time
 from pathlib import Path
 
-from ownchat.models.resolve import ModelRef, resolve
+from ownchat.models.ref import ModelRef
 from ownchat.paths import hf_dir
 
 
 def hf_dir_for(ref: ModelRef) -> Path:
     name = ref.pack.name if ref.pack else ref.path.stem
     return hf_dir() / name
-
-
-def ensure_hf(model: str | ModelRef, log=print) -> Path:
-    """Return a local HF model directory for ``model`` (converting a GGUF once if needed)."""
-    ref = resolve(model, log=log) if isinstance(model, str) else model
-    if ref.kind == "hf":
-        return ref.path
-    out = hf_dir_for(ref)
-    if (out / "ownchat.json").exists():
-        return out
-    return gguf_to_hf(ref, out, log=log)
 
 
 def gguf_to_hf(ref: ModelRef, out: Path, log=print) -> Path:

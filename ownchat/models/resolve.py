@@ -7,34 +7,27 @@ or a hub id (``org/name``) downloaded with huggingface_hub when the network allo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ownchat.models.packs import PACKS, Pack
+from ownchat.models.packs import PACKS
+from ownchat.models.ref import ModelRef
 
 
 class ModelNotFound(RuntimeError):
     pass
 
 
-@dataclass
-class ModelRef:
-    ref: str  # what the user typed
-    kind: str  # "gguf" | "hf"
-    path: Path
-    source: str  # "pack" | "local" | "hub"
-    license: str = "unknown"
-    pack: Pack | None = None
-    has_chat_template: bool | None = None
-    meta: dict = field(default_factory=dict)
-    #: a PEFT adapter directory to apply on top of ``path`` (training runs resolve to base + adapter)
-    adapter: Path | None = None
-    #: the chat template name/text a training run used (serving must use the same one)
-    chat_template: str | None = None
+def ensure_hf(model: str | ModelRef, log=print) -> Path:
+    """A local HF model directory for ``model`` (a GGUF is converted once and cached; see convert.py)."""
+    from ownchat.models.convert import gguf_to_hf, hf_dir_for
 
-    @property
-    def display_name(self) -> str:
-        return self.pack.name if self.pack else self.path.name
+    ref = resolve(model, log=log) if isinstance(model, str) else model
+    if ref.kind == "hf":
+        return ref.path
+    out = hf_dir_for(ref)
+    if (out / "ownchat.json").exists():
+        return out
+    return gguf_to_hf(ref, out, log=log)
 
 
 def _help_text() -> str:
@@ -93,8 +86,6 @@ def _from_run_dir(path: Path, log=print) -> ModelRef:
         inner.chat_template = meta.get("chat_template")
         inner.meta = meta
         return inner
-    from ownchat.models.convert import ensure_hf
-
     base = resolve(meta["base"], log=log)
     base_dir = ensure_hf(base, log=log)
     adapter = path / meta["adapter"] if meta.get("adapter") else None

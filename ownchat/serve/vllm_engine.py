@@ -45,8 +45,7 @@ class VLLMEngine(Engine):
     @classmethod
     def from_ref(cls, model: str, *, adapter: str | Path | None = None, max_concurrency: int = 32,
                  log: Any = print) -> VLLMEngine:
-        from ownchat.models.convert import ensure_hf
-        from ownchat.models.resolve import resolve
+        from ownchat.models.resolve import ensure_hf, resolve
 
         ref = resolve(model, log=log)
         path = ensure_hf(ref, log=log) if ref.kind == "gguf" else ref.path  # vLLM wants safetensors

@@ -60,8 +60,7 @@ class Start:
 
 def resolve_start(model: str, adapter: Path | None, template: str | None, log=print) -> Start:
     """``--model`` may itself be an SFT run; ``--adapter`` may be a run dir or a bare adapter folder."""
-    from ownchat.models.convert import ensure_hf
-    from ownchat.models.resolve import resolve
+    from ownchat.models.resolve import ensure_hf, resolve
 
     ref = resolve(model, log=log)
     base = ref.meta.get("base", model) if ref.meta else model

@@ -75,8 +75,7 @@ class BatchSchedule:
 def train_sft(cfg: SFTConfig, log=print, *, progress: bool = True) -> TrainResult:
     from accelerate import Accelerator
 
-    from ownchat.models.convert import ensure_hf
-    from ownchat.models.resolve import resolve
+    from ownchat.models.resolve import ensure_hf, resolve
 
     cfg.validate()
     # cpu=True on CPU-only machines: otherwise accelerate treats processes started by `accelerate
