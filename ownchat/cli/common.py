@@ -50,6 +50,28 @@ def progress(description: str = "working", *, extra: str = "") -> Progress:
     return Progress(*cols, console=console, transient=False)
 
 
+class ProgressBars:
+    """Renders ``ownchat.progress`` events: one Rich bar per label, closed when it reaches its total."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, tuple[Progress, Any]] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if label not in self._bars:
+            bar = progress(label)
+            bar.start()
+            self._bars[label] = (bar, bar.add_task(label, total=total))
+        bar, task = self._bars[label]
+        bar.update(task, completed=done, total=total)
+        if total and done >= total:
+            self.close(label)
+
+    def close(self, label: str | None = None) -> None:
+        for name in [label] if label else list(self._bars):
+            if name in self._bars:
+                self._bars.pop(name)[0].stop()
+
+
 TemperatureOpt = typer.Option(0.0, "--temperature", help="0 = greedy")
 TopPOpt = typer.Option(1.0, "--top-p")
 MaxTokensOpt = typer.Option(256, "--max-tokens")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, user_errors
+from ownchat.cli.common import ProgressBars, console, user_errors
 
 
 def recipes_dir() -> Path:
@@ -68,13 +68,15 @@ def _run(recipe_path: Path, out: Path | None, dry_run: bool, report_only: bool) 
         console.rule(f"[bold][{i}/{n}] {row.stage.name}[/] ({status}{eta})")
 
     outcome = None
+    bars = ProgressBars()
     try:
         outcome = run_recipe(recipe_path, plan.run_dir, log=lambda m: console.print(m, highlight=False),
-                             on_stage=header)
+                             on_stage=header, progress=bars)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted.[/] Run the same command again to resume where it stopped.")
         raise typer.Exit(130) from None
     finally:
+        bars.close()
         report = plan.run_dir / "report.html"
         if report.exists():
             console.print(f"report: {report}")

@@ -25,6 +25,11 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+def tokens_cost(prompt_tokens: int, completion_tokens: int, price: tuple[float, float]) -> float:
+    """USD for a token count at ``(prompt, completion)`` USD per million tokens: the one cost formula."""
+    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+
+
 @dataclass
 class Prices:
     table: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -38,9 +43,7 @@ class Prices:
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         price = self.lookup(model)
-        if price is None:
-            return 0.0
-        return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1_000_000
+        return 0.0 if price is None else tokens_cost(prompt_tokens, completion_tokens, price)
 
     def priced(self, model: str) -> bool:
         return self.lookup(model) is not None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ownchat.progress import Progress, silent
 from ownchat.recipe.ledger import licence_ledger, model_card, privacy_ledger, spec_terms
 from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import Speeds, StageResult
@@ -80,7 +81,7 @@ def plan_recipe(recipe: Recipe | str | Path, out: str | Path | None = None, *,
 def run_recipe(recipe: Recipe | str | Path, out: str | Path | None = None, *,
                log: Callable[[str], None] = print,
                on_stage: Callable[[int, int, PlanRow, float], None] | None = None,
-               speeds: Speeds | None = None) -> RunOutcome:
+               speeds: Speeds | None = None, progress: Progress = silent) -> RunOutcome:
     """Run (or resume) a recipe into ``out``; the report is written even when a stage fails."""
     r, text = _as_recipe(recipe)
     run_dir = Path(out) if out else default_out(r)
@@ -89,7 +90,8 @@ def run_recipe(recipe: Recipe | str | Path, out: str | Path | None = None, *,
     def finish(outcome: RunOutcome, info: dict[str, Any]) -> None:
         write_outputs(r, run_dir, outcome.results, info, [s.name for s in stages])
 
-    return execute(stages, run_dir, recipe_text=text, log=log, on_stage=on_stage, finish=finish, speeds=speeds)
+    return execute(stages, run_dir, recipe_text=text, log=log, on_stage=on_stage, finish=finish, speeds=speeds,
+                   progress=progress)
 
 
 def serve_commands(r: Recipe, run_dir: Path, results: dict[str, StageResult]) -> dict[str, str]:

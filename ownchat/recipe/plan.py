@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ownchat.paths import home
+from ownchat.progress import Progress, silent
 
 
 @dataclass
@@ -55,6 +56,7 @@ class StageContext:
     dir: Path  # this stage's own folder (resumable state lives here)
     results: dict[str, StageResult]  # finished upstream stages, by name
     log: Callable[[str], None] = print
+    progress: Progress = silent  # (label, done, total) events; the CLI draws them as bars
 
     def dep_path(self, stage: str, artifact: str) -> Path:
         """An upstream stage's artifact as an absolute path."""

@@ -109,18 +109,37 @@ def prepare_data(r, ctx: StageContext) -> StageResult:
         counts["dropped: near-duplicate prompt"] += len(near)
         kept = [k for i, k in enumerate(kept) if i not in near]
     random.Random(r.seed).shuffle(kept)
+    heldout, kept = split_heldout(kept, r.eval.heldout if r.eval and r.eval.teacher_nll else 0)
+    counts["held out (teacher NLL)"] = len(heldout)
     train = ctx.dir / "train.jsonl"
     write_jsonl(train, kept)
+    artifacts = {"train": ctx.rel(train)}
+    if heldout:
+        write_jsonl(ctx.dir / "heldout.jsonl", heldout)
+        artifacts["heldout"] = ctx.rel(ctx.dir / "heldout.jsonl")
     prompts = ctx.dir / "prompts.jsonl"
     write_jsonl(prompts, [{"id": k["id"], "messages": [m for m in k["messages"] if m["role"] != "assistant"][:1]}
                           for k in kept])
     counts["kept"] = len(kept)
     return StageResult(
         summary={"records": len(kept), "filters": dict(counts), "by_source": dict(by_source), **_stats(kept)},
-        artifacts={"train": ctx.rel(train), "prompts": ctx.rel(prompts)},
+        artifacts={**artifacts, "prompts": ctx.rel(prompts)},
         licences=_licence_tally(kept),
         samples=[{"messages": k["messages"]} for k in kept[:3]],
     )
+
+
+def split_heldout(kept: list[dict[str, Any]], n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(held out, training): ``n`` teacher-written records never trained on, for the teacher NLL.
+
+    Synthetic records are preferred (the measure is the distance to *the teacher*); a set smaller
+    than 4n keeps everything for training rather than starve it.
+    """
+    if n <= 0 or len(kept) < 4 * n:
+        return [], kept
+    synth = [i for i, k in enumerate(kept) if k["source"] == "synth"]
+    pick = set((synth if len(synth) >= n else list(range(len(kept))))[:n])
+    return [kept[i] for i in sorted(pick)], [k for i, k in enumerate(kept) if i not in pick]
 
 
 def _near_dedup(kept: list[dict[str, Any]]) -> set[int]:

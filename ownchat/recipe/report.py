@@ -36,8 +36,12 @@ _TEMPLATE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 {% if info.error %}<div class="box bad">Stopped: {{ info.error }}. Run the same command again to resume.</div>{% endif %}
 {% for name, cmd in serve.items() %}<div class="box ok">Serve <b>{{ name }}</b>: <code>{{ cmd }}</code></div>{% endfor %}
 
-{% if results_box %}<h2>Results</h2><table><tr><th>student</th><th>measure</th><th>value</th></tr>
-{% for who, k, v in results_box %}<tr><td>{{ who }}</td><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>{% endif %}
+{% if results_box %}<h2>Results</h2>
+<p class="muted">Objective measures first (IFEval checked by code, the distance to the teacher on held-out answers,
+GSM8K), each before &rarr; after paired on the same items with a 95% CI; a difference whose CI contains 0 is not
+a result. The judge comes last, with whether it passed <code>ownchat judge validate</code>.</p>
+<table><tr><th>student</th><th>measure</th><th>value</th></tr>
+{% for who, k, v in results_box %}<tr class="{{ 'unk' if 'not validated' in k or 'not run' in v else '' }}"><td>{{ who }}</td><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Verdicts</h2>
 {% for student, s in licence.students.items() %}
 <div class="box {{ {'cleared':'ok','not cleared':'bad'}.get(s.verdict,'unk') }}"><b>{{ student }}</b>: {{ s.text }}</div>
@@ -157,7 +161,7 @@ def _section(name: str, r: StageResult, run_dir: Path) -> dict[str, Any] | None:
     tables = _comparison_tables(r.summary)
     for t in r.summary.get("tables", []):
         tables.append(t)
-    summary = _flat(r.summary, {"comparisons", "tables"})
+    summary = _flat(r.summary, {"comparisons", "tables", "headline"})
     samples = []
     for s in r.samples[:5]:
         if "messages" in s:
@@ -183,13 +187,32 @@ def _cost(results: dict[str, StageResult], order: list[str]) -> dict[str, Any]:
             "cost_usd": sum(r["cost_usd"] for r in rows)}
 
 
+# the report's headline order: measures that need no judge first, the judge last
+_HEADLINE_ORDER = {"ifeval": 0, "teacher-nll": 1, "improve": 2, "judge": 3}
+
+
+def headline_rows(order: list[str], results: dict[str, StageResult]) -> list[tuple[str, str, str]]:
+    """(student, measure, value) rows: each stage's ``headline`` entries, GSM8K and judge lines."""
+    rows: list[tuple[int, int, str, str, str]] = []
+    for i, name in enumerate(order):
+        r = results.get(name)
+        if r is None:
+            continue
+        kind, _, who = name.partition(":")
+        entries = dict(r.summary.get("headline") or {})
+        entries.update({k: v for k, v in r.summary.items() if k.startswith(("win rate", "gsm8k", "judge"))
+                        and isinstance(v, str)})
+        for k, v in entries.items():
+            rows.append((_HEADLINE_ORDER.get(kind, 9), i, who, k, str(v)))
+    return [(who, k, v) for _, _, who, k, v in sorted(rows, key=lambda t: (t[2].removesuffix("-base"), t[0], t[1]))]
+
+
 def render_report(run_dir: Path, *, name: str, description: str, info: dict[str, Any],
                   results: dict[str, StageResult], licence: dict[str, Any], privacy: dict[str, Any],
                   serve: dict[str, str], engines: dict[str, str]) -> Path:
     order = [s["name"] for s in info.get("stages", [])] or list(results)
     sections = [sec for n in order if n in results and (sec := _section(n, results[n], run_dir))]
-    results_box = [(n.partition(":")[2], k, v) for n in order if n in results
-                   for k, v in results[n].summary.items() if k.startswith(("win rate", "gsm8k"))]
+    results_box = headline_rows(order, results)
     env = Environment(autoescape=True)
     page = env.from_string(_TEMPLATE).render(
         name=name, description=description, info=info, run_dir=str(run_dir), css=_CSS, fmt=fmt_seconds,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ownchat.errors import UserError
+from ownchat.progress import Progress, silent
 from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult, compute_keys, order
 
 STATE = "stage.json"
@@ -158,7 +159,7 @@ def _activate(run_dir: Path, stage: Stage, key: str, log: Callable[[str], None])
 def execute(stages: list[Stage], run_dir: Path, *, recipe_text: str = "", log: Callable[[str], None] = print,
             on_stage: Callable[[int, int, PlanRow, float], None] | None = None,
             finish: Callable[[RunOutcome, dict[str, Any]], None] | None = None,
-            speeds: Speeds | None = None) -> RunOutcome:
+            speeds: Speeds | None = None, progress: Progress = silent) -> RunOutcome:
     """Run every stage that is not up to date, in dependency order, writing run.json after each.
 
     ``on_stage(i, n, row, eta_seconds)`` is called before each stage (the CLI prints a header);
@@ -200,7 +201,7 @@ def execute(stages: list[Stage], run_dir: Path, *, recipe_text: str = "", log: C
                       "seconds_before": float(st.get("seconds", 0.0)) + float(st.get("seconds_before", 0.0))}
                 _write_json(d / STATE, st)
                 t0 = time.time()
-                ctx = StageContext(run_dir, d, {n: outcome.results[n] for n in s.deps}, log)
+                ctx = StageContext(run_dir, d, {n: outcome.results[n] for n in s.deps}, log, progress)
                 try:
                     result = s.run(ctx)
                 except BaseException as exc:

@@ -150,6 +150,20 @@ class Improve(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class IFEvalSection(_Strict):
+    """IFEval before -> after on llama.cpp: the objective headline of a run (``ownchat eval ifeval``)."""
+    n: int = Field(60, ge=1, le=541)  # prompts of IFEval's fixed, nested spread
+    max_tokens: int = Field(256, ge=16)
+    teacher: bool = True  # the teacher answers too: each student's "percent of the teacher"
+
+
+class Eval(_Strict):
+    """Measures that need no judge: IFEval, and the distance to the teacher on held-out answers."""
+    ifeval: IFEvalSection | None = Field(default_factory=IFEvalSection)
+    teacher_nll: bool = True  # NLL per token of held-out teacher answers, base vs tuned
+    heldout: int = Field(16, ge=0)  # teacher examples kept out of training for teacher_nll
+
+
 class Judge(_Strict):
     bench: str = "ownchat"  # "ownchat" (built in), "mt-bench", or a file of questions
     n: int | None = Field(None, ge=1)  # a subset of the bench, spread over categories (None: all of it)
@@ -157,6 +171,8 @@ class Judge(_Strict):
     lang: str | None = None  # only questions in this language (the bench has en and zh-TW)
     judge: ModelSpec | None = None  # default: the teacher
     compare: list[Literal["base", "teacher"]] = Field(default_factory=lambda: ["base", "teacher"])
+    method: Literal["text", "prob"] = "text"  # prob: one-token verdicts, both orders calibrated
+    require_valid: bool = False  # skip the judge unless `ownchat judge validate` passed for it
     max_tokens: int = Field(256, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -183,6 +199,7 @@ class Recipe(_Strict):
     feedback: Feedback | None = None
     dpo: DPO | None = None
     improve: Improve | None = None
+    eval: Eval | None = Field(default_factory=Eval)
     judge: Judge | None = Field(default_factory=Judge)
     export: Export = Field(default_factory=Export)
     serve: Serve = Field(default_factory=Serve)

@@ -31,14 +31,19 @@ def test_quickstart_graph():
     assert deps["sft:smollm2"] == {"data"} and deps["sft:gemma"] == {"data"}
     assert deps["judge:gemma"] == {"sft:gemma", "answers:gemma-base"}
     assert deps["export:smollm2"] == {"sft:smollm2"}
-    assert "answers:teacher" not in deps  # quickstart compares with the base only
+    assert "answers:teacher" not in deps  # quickstart judges against the base only
+    # the measures: IFEval after is paired with the base's and the teacher's; NLL on the held-out split
+    assert deps["ifeval:gemma"] == {"sft:gemma", "ifeval:gemma-base", "ifeval:teacher"}
+    assert deps["ifeval:gemma-base"] == set() and deps["ifeval:teacher"] == set()
+    assert deps["teacher-nll:smollm2"] == {"data", "sft:smollm2"}
 
 
 def test_changing_one_setting_changes_only_what_depends_on_it(tmp_path):
     base = _keys(RECIPES / "quickstart.yaml")
     lr = _keys(_variant(tmp_path, "lr: 3.0e-4", "lr: 1.0e-4"))
     changed = {k for k in base if base[k] != lr[k]}
-    assert changed == {"sft:smollm2", "sft:gemma", "judge:smollm2", "judge:gemma", "export:smollm2", "export:gemma"}
+    assert changed == {"sft:smollm2", "sft:gemma", "judge:smollm2", "judge:gemma", "export:smollm2", "export:gemma",
+                       "ifeval:smollm2", "ifeval:gemma", "teacher-nll:smollm2", "teacher-nll:gemma"}
 
     judge_n = _keys(_variant(tmp_path, "n: 12 ", "n: 24 "))
     changed = {k for k in base if base[k] != judge_n[k]}
@@ -46,7 +51,8 @@ def test_changing_one_setting_changes_only_what_depends_on_it(tmp_path):
 
     student = _keys(_variant(tmp_path, "chat_template: chatml   #", "chat_template: llama3   #"))
     changed = {k for k in base if base[k] != student[k]}
-    assert changed == {"sft:gemma", "answers:gemma-base", "judge:gemma", "export:gemma"}
+    assert changed == {"sft:gemma", "answers:gemma-base", "judge:gemma", "export:gemma", "ifeval:gemma-base",
+                       "ifeval:gemma", "teacher-nll:gemma"}
 
 
 def test_feedback_dpo_and_teacher_comparison_graph(tmp_path):

@@ -6,12 +6,14 @@ import json
 import textwrap
 
 import ownchat.engines
-import ownchat.recipe.stages_eval as stages_eval
+import ownchat.recipe.stages.answers as answers_stage
+import ownchat.recipe.stages.feedback as feedback_stage
+import ownchat.recipe.stages.judge as judge_stage
 from ownchat.engines.base import ChatRequest, Completion, Engine
 from ownchat.recipe.api import run_recipe
 from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import Speeds
-from ownchat.recipe.stages_eval import summarise_verdicts
+from ownchat.recipe.stages import summarise_verdicts
 
 
 class Scripted(Engine):
@@ -45,13 +47,15 @@ def test_answers_and_judge_stages(tmp_path, monkeypatch):
     monkeypatch.setenv("OWNCHAT_HOME", str(tmp_path / "home"))
     students = iter([Scripted(lambda r: "bad base reply", "base"), Scripted(lambda r: "GOOD tuned reply", "tuned")])
     monkeypatch.setattr(ownchat.engines, "load_engine", lambda *a, **k: next(students))
-    monkeypatch.setattr(stages_eval, "open_engine", lambda spec, log, **k: Scripted(judge_or_teacher, "qwen"))
+    for mod in (answers_stage, judge_stage):
+        monkeypatch.setattr(mod, "open_engine", lambda spec, log, **k: Scripted(judge_or_teacher, "qwen"))
     p = tmp_path / "r.yaml"
     p.write_text(textwrap.dedent("""\
         name: judged
         teacher: {model: qwen2.5-coder-1.5b-instruct}
         students: [{name: s, base: smollm2-135m-instruct}]
         sft: null
+        eval: null
         judge: {n: 8, turns: 1, lang: en, compare: [base, teacher], max_tokens: 32}
         export: {to: none}
         """))
@@ -83,13 +87,13 @@ def test_verdict_summary_counts_ties_half(tmp_path):
 def test_feedback_stage_writes_pairs_from_judge_scores(tmp_path, monkeypatch):
     """Student samples of varying quality, a judge that scores by length: pairs come out, usage is priced 0."""
     from ownchat.recipe.plan import StageContext, StageResult
-    from ownchat.recipe.stages_eval import FeedbackStage
+    from ownchat.recipe.stages import FeedbackStage
 
     samples = iter(range(10_000))
     student = Scripted(lambda r: "word " * (1 + next(samples) % 4), "student")
     judge = Scripted(lambda r: f"Score: {min(10, 2 + r.messages[-1]['content'].count('word'))}/10", "judge")
     monkeypatch.setattr(ownchat.engines, "load_engine", lambda *a, **k: student)
-    monkeypatch.setattr(stages_eval, "open_engine", lambda spec, log, **k: judge)
+    monkeypatch.setattr(feedback_stage, "open_engine", lambda spec, log, **k: judge)
     p = tmp_path / "r.yaml"
     p.write_text("name: fb\nteacher: {model: qwen2.5-coder-1.5b-instruct}\n"
                  "students: [{name: s, base: smollm2-135m-instruct}]\nsynth: {n: 4}\n"
@@ -114,7 +118,7 @@ def test_feedback_stage_writes_pairs_from_judge_scores(tmp_path, monkeypatch):
 
 def test_synth_and_data_stages_with_a_scripted_teacher(tmp_path, monkeypatch):
     """answer mode on the built-in seed instructions -> data stage: provenance and licence tally flow through."""
-    import ownchat.recipe.stages as stages_mod
+    import ownchat.recipe.stages.synth as stages_mod
 
     teacher = Scripted(lambda r: "Here is a careful, helpful answer with several words in it.", "qwen")
     teacher.license = "Apache-2.0"
@@ -124,7 +128,7 @@ def test_synth_and_data_stages_with_a_scripted_teacher(tmp_path, monkeypatch):
     p = tmp_path / "r.yaml"
     p.write_text("name: syn\nteacher: {model: qwen2.5-coder-1.5b-instruct}\n"
                  "students: [{name: s, base: smollm2-135m-instruct}]\n"
-                 "synth: {method: answer, n: 5, max_tokens: 64}\nsft: null\njudge: null\nexport: {to: none}\n")
+                 "synth: {method: answer, n: 5, max_tokens: 64}\nsft: null\neval: null\njudge: null\nexport: {to: none}\n")
     out = tmp_path / "run"
     outcome = run_recipe(load_recipe(p), out, log=lambda m: None, speeds=Speeds(tmp_path / "s.json", "cpu"))
     assert outcome.ran == ["synth", "data"]

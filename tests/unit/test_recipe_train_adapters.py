@@ -10,8 +10,7 @@ import pytest
 
 from ownchat.recipe.load import load_recipe
 from ownchat.recipe.plan import StageContext, StageResult
-from ownchat.recipe.stages import ExportStage, SFTStage
-from ownchat.recipe.stages_eval import DPOStage, ImproveStage
+from ownchat.recipe.stages import DPOStage, ExportStage, ImproveStage, SFTStage
 
 RECIPE = """\
 name: t

@@ -9,7 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ownchat.recipe.plan import Estimate, Speeds, StageContext, StageResult, gen_estimate
+from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult, gen_estimate
+from ownchat.recipe.schema import Recipe
+from ownchat.recipe.stages.common import bar, open_engine, priced, samples, spec_settings
+
+
+class SynthStage(Stage):
+    kind = "synth"
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__("synth")
+        self.r, self.sec, self.teacher = recipe, recipe.synth, recipe.teacher
+
+    def settings(self) -> dict[str, Any]:
+        return {"teacher": spec_settings(self.teacher), "seed": self.r.seed,
+                **self.sec.model_dump(exclude={"filters"})}
+
+    def input_files(self) -> list[Path]:
+        p = self.sec.prompts
+        return [builtin_inputs() if p == "builtin" else self.r.resolve_path(p)]
+
+    def estimate(self, speeds: Speeds) -> Estimate:
+        return synth_estimate(self, speeds)
+
+    def run(self, ctx: StageContext) -> StageResult:
+        return run_synth_stage(self, ctx)
 
 
 def builtin_inputs() -> Path:
@@ -40,8 +64,6 @@ def synth_estimate(stage, speeds: Speeds) -> Estimate:
 
 def run_synth_stage(stage, ctx: StageContext) -> StageResult:
     from ownchat.recipe.ledger import remote_entry
-    from ownchat.recipe.stages import open_engine, priced
-    from ownchat.recipe.stages_eval import stage_bar
     from ownchat.synth import FilterConfig, SynthConfig, run_synth
 
     s, r, spec = stage.sec, stage.r, stage.teacher
@@ -61,8 +83,7 @@ def run_synth_stage(stage, ctx: StageContext) -> StageResult:
                       filters=FilterConfig(**{"language": language, **(filters or {})}), **options)
     engine = open_engine(spec, ctx.log)
     try:
-        with stage_bar(f"synth ({s.method})") as tick:
-            res = run_synth(cfg, log=ctx.log, engine=engine, on_kept=tick)
+        res = run_synth(cfg, log=ctx.log, engine=engine, on_kept=bar(ctx, f"synth ({s.method})"))
     finally:
         engine.close()
     d = res.to_dict()
@@ -82,7 +103,7 @@ def run_synth_stage(stage, ctx: StageContext) -> StageResult:
     records = {"file": _describe(s, src), "count": int(u.get("requests", 0))}
     return StageResult(summary=summary, artifacts={"data": ctx.rel(out)}, usage={"teacher": usage},
                        privacy=remote_entry(spec, "teacher", usage, records, d.get("hosts")),
-                       samples=_samples(out), speeds=speeds, raw=d)
+                       samples=samples(out), speeds=speeds, raw=d)
 
 
 def _one(url: str | list[str] | None) -> str | None:
@@ -93,20 +114,3 @@ def _describe(s, src: Path | None) -> str:
     if src is not None:
         return f"{src.name} ({s.method} prompts)"
     return f"ownchat's built-in seed tasks ({s.method})"
-
-
-def _samples(path: Path, k: int = 3) -> list[dict[str, Any]]:
-    from ownchat.data.formats import to_messages
-    from ownchat.data.jsonl import read_jsonl
-
-    out = []
-    if not path.exists():
-        return out
-    for rec in read_jsonl(path, allow_partial_last_line=True):
-        try:
-            out.append({"messages": to_messages(rec)})
-        except Exception:  # noqa: BLE001 - a sample is decoration; never fail the stage on it
-            continue
-        if len(out) >= k:
-            break
-    return out
