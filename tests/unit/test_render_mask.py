@@ -12,25 +12,21 @@ from ownchat.train.collate import IGNORE, collate, tokenize_all
 from ownchat.train.render import MaskReport, render_conversation
 from ownchat.train.templates import CHATML, GEMMA, LLAMA3
 
-SMOL_DIR = Path.home() / ".cache" / "ownchat" / "hf" / "smollm2-135m-instruct"
-
-
-def _tokenizer():
-    if not (SMOL_DIR / "tokenizer.json").exists():
-        pytest.skip("SmolLM2 HF directory not converted yet (make test converts it)")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(SMOL_DIR)
-
 
 @pytest.fixture(scope="module")
-def tokenizers():
-    """(tokenizer, template, end-of-turn string) for SmolLM2's own template, ChatML, Llama-3, Gemma."""
-    base = _tokenizer()
-    llama = _tokenizer()
+def tokenizers(smollm2_hf: Path):
+    """(tokenizer, template, end-of-turn string) for SmolLM2's own template, ChatML, Llama-3, Gemma.
+
+    SmolLM2's tokenizer comes from the pack's HF conversion in this run's OWNCHAT_HOME (the session
+    fixture converts it when missing), so these tests run on any fresh clone, never skip.
+    """
+    from transformers import AutoTokenizer
+
+    base = AutoTokenizer.from_pretrained(smollm2_hf)
+    llama = AutoTokenizer.from_pretrained(smollm2_hf)
     llama.add_special_tokens({"additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>",
                                                             "<|eot_id|>"]})
-    gemma = _tokenizer()
+    gemma = AutoTokenizer.from_pretrained(smollm2_hf)
     gemma.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
     return {"smollm2": (base, None, "<|im_end|>"), "chatml": (base, CHATML, "<|im_end|>"),
             "llama3": (llama, LLAMA3, "<|eot_id|>"), "gemma": (gemma, GEMMA, "<end_of_turn>")}

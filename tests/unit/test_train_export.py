@@ -11,8 +11,6 @@ from ownchat.export.card import model_card
 from ownchat.export.ollama import default_system, template_family, write_modelfile
 from ownchat.train.templates import CHATML, GEMMA, LLAMA3
 
-SMOL = (Path.home() / ".cache/ownchat/hf/smollm2-135m-instruct/chat_template.jinja")
-
 
 @pytest.mark.parametrize("jinja,family,stop", [(CHATML, "chatml", "<|im_end|>"), (LLAMA3, "llama3", "<|eot_id|>"),
                                                 (GEMMA, "gemma", "<end_of_turn>")])
@@ -24,10 +22,8 @@ def test_modelfile_per_family(tmp_path, jinja, family, stop):
     assert "SYSTEM" not in text  # these templates inject no default system prompt
 
 
-def test_default_system_prompt_is_carried():
-    if not SMOL.exists():
-        pytest.skip("SmolLM2 HF directory not converted yet")
-    assert default_system(SMOL.read_text()) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+def test_default_system_prompt_is_carried(smollm2_hf: Path):
+    assert default_system((smollm2_hf / "chat_template.jinja").read_text()) == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 
 def test_unknown_template_is_refused():
