@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class UserError(RuntimeError):
-    """Bad input or setup. The CLI prints the message (no traceback) and exits with status 2."""
+    """Bad input or setup. The CLI prints the message (no traceback) and exits with status 2.
+
+    Every error meant for the user derives from it (``DataError``, ``RecipeError``, ``ModelNotFound``,
+    ``PackError``, ``EngineError``), so the CLI catches one type and a real bug still shows its traceback.
+    """
 
 
 class DataError(UserError):

@@ -24,17 +24,13 @@ console = Console(stderr=True)
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print UserError / known lookup failures as one clear line and exit 2, without a traceback."""
+    """Print a UserError (every error meant for the user) as one clear line and exit 2, without a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ownchat.engines.base import EngineError
-        from ownchat.models.resolve import ModelNotFound
-        from ownchat.models.store import PackError
-
         try:
             return fn(*args, **kwargs)
-        except (UserError, ModelNotFound, PackError, EngineError, FileNotFoundError) as exc:
+        except UserError as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             sys.exit(2)
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ownchat.engines.logprobs import ChoiceLogprobs
+from ownchat.errors import UserError
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -89,8 +90,9 @@ class Completion:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
 
 
-class EngineError(RuntimeError):
-    """A request that could not be served (after retries, for remote engines)."""
+class EngineError(UserError):
+    """A request that could not be served (after retries, for remote engines), or an engine that
+    cannot run this model; the message says which and what to do."""
 
 
 class Engine:

@@ -28,7 +28,7 @@ class LlamaCppEngine(Engine):
 
         self.path = Path(gguf)
         if not self.path.exists():
-            raise FileNotFoundError(f"GGUF file not found: {self.path}")
+            raise EngineError(f"GGUF file not found: {self.path}")
         threads = n_threads or max(1, os.cpu_count() or 1)
         p = CommonParams()
         p.model.path = str(self.path)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ownchat.errors import UserError
 from ownchat.models.packs import PACKS
 from ownchat.models.ref import ModelRef
 
 
-class ModelNotFound(RuntimeError):
-    pass
+class ModelNotFound(UserError):
+    """A model reference that names no pack, file, folder or reachable hub repository."""
 
 
 def ensure_hf(model: str | ModelRef, log=print) -> Path:

@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ownchat.errors import UserError
 from ownchat.models.packs import Pack, get_pack
 from ownchat.paths import packs_dir
 
 
-class PackError(RuntimeError):
-    pass
+class PackError(UserError):
+    """A pack that could not be installed or verified (pip failed, a part is missing, a checksum differs)."""
 
 
 @dataclass

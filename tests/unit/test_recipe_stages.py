@@ -75,8 +75,10 @@ def test_answers_and_judge_stages(tmp_path, monkeypatch):
 def test_verdict_summary_counts_ties_half(tmp_path):
     path = tmp_path / "v.jsonl"
     rows = [("model_a", "math"), ("model_a", "math"), ("tie", "writing"), ("model_b", "writing")]
-    path.write_text("".join(json.dumps({"status": "ok", "winner": w, "category": c, "consistent": w != "tie"}) + "\n"
-                            for w, c in rows) + json.dumps({"status": "failed", "winner": None}) + "\n")
+    path.write_text("".join(json.dumps({"status": "ok", "winner": w, "category": c, "consistent": w != "tie",
+                                        "question_id": i, "turn": 1, "model_a": "a", "model_b": "b",
+                                        "g1": w, "g2": w if w != "tie" else "model_a"}) + "\n"
+                            for i, (w, c) in enumerate(rows)) + json.dumps({"status": "failed", "winner": None}) + "\n")
     s = summarise_verdicts(path)
     assert (s["n"], s["wins"], s["ties"], s["losses"]) == (4, 2, 1, 1)
     assert s["win_rate"] == 2.5 / 4 and s["inconsistent"] == 1
