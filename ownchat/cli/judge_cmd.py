@@ -114,7 +114,7 @@ def grade_cmd(
     more: list[Path] = MoreAnswersArg,
     out: Path = typer.Option(..., "--out", "-o"), questions: str = QuestionsOpt, judge: str = JudgeOpt,
     turns: int = TurnsOpt, max_tokens: int = JudgeTokensOpt, retries: int = RetriesOpt,
-    concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"),
+    concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"), method: str = MethodOpt,
 ) -> None:
     """Grade each answer 1–10 (reference-guided where the question has a reference)."""
     from ownchat.judge.grade import grade_answers
@@ -122,7 +122,7 @@ def grade_cmd(
     answers = [*answers, *(more or [])]
     res = _run("grading", grade_answers, questions=questions, answer_files=answers, judge=judge, out=out,
                turns=range(1, turns + 1) if turns else None, settings=_settings(max_tokens, retries, concurrency),
-               engine=engine)
+               engine=engine, method=method)
     typer.echo(json.dumps(res.to_dict(), indent=2, default=str))
 
 
@@ -156,6 +156,7 @@ def validate_cmd(
     limit: int = typer.Option(None, "--limit", help="only the first N pairs (a quick look; too few to validate)"),
     lang: str = LangOpt, max_tokens: int = JudgeTokensOpt, retries: int = RetriesOpt,
     concurrency: int = ConcOpt, engine: str = typer.Option(None, "--engine"),
+    grades: bool = typer.Option(False, "--grades", help="validate single-answer grading instead of pairwise"),
     as_json: bool = typer.Option(False, "--json", help="print the whole result as JSON on stdout"),
 ) -> None:
     """Can this judge be trusted? Known-answer pairs judged in both orders: accuracy, position bias, verdict."""
@@ -163,7 +164,8 @@ def validate_cmd(
 
     chosen = [p for p in load_pairs(pairs) if lang is None or p.lang == lang][:limit]
     s = _run("validating", validate_judge, judge=judge, method=method, pairs=chosen,
-             settings=_settings(max_tokens, retries, concurrency), engine=engine, store=limit is None)
+             settings=_settings(max_tokens, retries, concurrency), engine=engine, store=limit is None,
+             grades=grades)
     if as_json:
         typer.echo(json.dumps(s, indent=2, ensure_ascii=False))
         return

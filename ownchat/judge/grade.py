@@ -7,6 +7,7 @@ in a readable form after the retries is written with ``score: null`` and ``statu
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,17 +18,26 @@ from ownchat.engines.base import Engine, UsageMeter
 from ownchat.judge.answer import Answer, answers_model_id, load_answers
 from ownchat.judge.compare import JudgeRunResult, _questions, open_judge, turn_indices
 from ownchat.judge.parse import parse_rating
+from ownchat.judge.prob import DIGITS, ProbJob, ProbOutcome, expected_score, run_prob_jobs
 from ownchat.judge.prompts import single_messages
 from ownchat.judge.questions import Question
-from ownchat.judge.runner import JudgeJob, JudgeSettings, run_jobs
+from ownchat.judge.runner import JudgeJob, JudgeOutcome, JudgeSettings, run_jobs
 
 
 def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequence[str | Path],
                   judge: str | Engine, out: str | Path, *, turns: Sequence[int] | None = None,
                   settings: JudgeSettings | None = None, cache: bool | str | Path = True,
                   engine: str | None = None, log: Callable[[str], None] = print,
-                  on_progress: Callable[[int, int], None] | None = None) -> JudgeRunResult:
-    """Grade every answer file against ``questions``; append one grade per model/question/turn."""
+                  on_progress: Callable[[int, int], None] | None = None, method: str = "text") -> JudgeRunResult:
+    """Grade every answer file against ``questions``; append one grade per model/question/turn.
+
+    ``method="prob"``: a one-digit 1–9 rating read as its expectation over the digit tokens (put on
+    the 1–10 scale), for engines that give token probabilities; ``"text"``: ``Rating: [[N]]``.
+    """
+    if method not in ("text", "prob"):
+        from ownchat.errors import UserError
+
+        raise UserError(f"unknown judge method {method!r}: use text or prob")
     from ownchat.data.provenance import provenance
 
     start = time.time()
@@ -35,7 +45,7 @@ def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequ
     qs = _questions(questions)
     out = Path(out)
     done = {(r["model_id"], r["question_id"], r["turn"]) for r in read_jsonl(out, allow_partial_last_line=True)
-            } if out.exists() else set()
+            if r.get("method", "text") == method} if out.exists() else set()
     jobs: list[JudgeJob] = []
     units: dict[tuple[str, Any, int], tuple[Question, Answer]] = {}
     missing: list[Any] = []
@@ -51,7 +61,7 @@ def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequ
                 if (model, q.question_id, t + 1) in done or t >= len(a.turns):
                     continue
                 units[(model, q.question_id, t)] = (q, a)
-                msgs, _ = single_messages(q.turns, a.turns, t, q.reference_for(t))
+                msgs, _ = single_messages(q.turns, a.turns, t, q.reference_for(t), digit=method == "prob")
                 jobs.append(JudgeJob((model, q.question_id, t), msgs))
     if missing:
         log(f"{len(missing)} answer(s) missing and skipped: {missing[:10]}")
@@ -63,13 +73,17 @@ def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequ
     written = failed = 0
     try:
         with JsonlWriter(out) as w:
-            for n, res in enumerate(run_jobs(eng, jobs, parse_rating, settings, meter), start=1):
+            results = (run_jobs(eng, jobs, parse_rating, settings, meter) if method == "text" else
+                       (_as_outcome(r) for r in run_prob_jobs(eng, [ProbJob(j.key, j.messages) for j in jobs],
+                                                              concurrency=settings.concurrency, meter=meter,
+                                                              choices=DIGITS)))
+            for n, res in enumerate(results, start=1):
                 model, qid, t = res.key
                 q, a = units[res.key]
-                _, prompt = single_messages(q.turns, a.turns, t, q.reference_for(t))
+                _, prompt = single_messages(q.turns, a.turns, t, q.reference_for(t), digit=method == "prob")
                 rec = {
                     "question_id": qid, "turn": t + 1, "category": q.category, "lang": q.lang,
-                    "model_id": model, "score": res.verdict, "status": "ok" if res.ok else "failed",
+                    "model_id": model, "score": res.verdict, "status": "ok" if res.ok else "failed", "method": method,
                     "length": len(a.turns[t]), "judgment": res.text, "attempts": res.attempts,
                     "judge": eng.model_id, "judge_name": getattr(eng, "model_name", eng.model_id),
                     "prompt": prompt.record(), "tstamp": time.time(),
@@ -87,3 +101,9 @@ def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequ
     return JudgeRunResult(out, getattr(eng, "model_name", eng.model_id), written, len(done), failed,
                           round(time.time() - start, 2), meter.snapshot(), missing,
                           list(getattr(eng, "base_urls", None) or []))
+
+
+def _as_outcome(res: ProbOutcome) -> JudgeOutcome:
+    """A one-digit grade in the shape of a text grade: the expected score is the verdict."""
+    attempts = [{"attempt": 0, **res.to_dict()}]
+    return JudgeOutcome(res.key, expected_score(res.result), json.dumps(res.to_dict()), attempts)

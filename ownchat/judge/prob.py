@@ -43,13 +43,15 @@ class ProbOutcome:
 
     @property
     def log_odds(self) -> float | None:
-        """log P("A") − log P("B") for this order; None when the request failed."""
-        if self.result is None:
+        """log P("A") − log P("B") for this order; None when the request failed (or was not a pair)."""
+        if self.result is None or "A" not in self.result.logprobs:
             return None
         return self.result.logprobs["A"] - self.result.logprobs["B"]
 
     @property
     def label(self) -> str | None:
+        if self.result is None or "A" not in self.result.logprobs:
+            return None
         lo = self.log_odds
         return None if lo is None else ("A" if lo > 0 else "B" if lo < 0 else "tie")
 
@@ -59,14 +61,14 @@ class ProbOutcome:
 
 
 def run_prob_jobs(engine: Engine, jobs: Sequence[ProbJob], *, concurrency: int | None = None,
-                  meter: UsageMeter | None = None) -> Iterator[ProbOutcome]:
-    """One-letter probabilities for every job, ``concurrency`` requests in flight (engine slots)."""
+                  meter: UsageMeter | None = None, choices: Sequence[str] = LETTERS) -> Iterator[ProbOutcome]:
+    """First-token probabilities of ``choices`` for every job, ``concurrency`` requests in flight."""
     params = SamplingParams(temperature=0.0, max_tokens=1)
     limit = max(1, concurrency or engine.max_concurrency)
 
     def one(job: ProbJob) -> ProbOutcome:
         try:
-            return ProbOutcome(job.key, engine.choice_logprobs(ChatRequest.chat(job.messages, params), LETTERS))
+            return ProbOutcome(job.key, engine.choice_logprobs(ChatRequest.chat(job.messages, params), choices))
         except Exception as exc:  # noqa: BLE001 - a failed verdict is counted and shown, never dropped
             return ProbOutcome(job.key, None, f"{type(exc).__name__}: {exc}")
 
@@ -87,6 +89,18 @@ def run_prob_jobs(engine: Engine, jobs: Sequence[ProbJob], *, concurrency: int |
                 nxt = next(it, None)
                 if nxt is not None:
                     pending.add(pool.submit(one, nxt))
+
+
+DIGITS = tuple(str(i) for i in range(1, 10))
+
+
+def expected_score(result: ChoiceLogprobs | None) -> float | None:
+    """A 1–9 rating read as the expectation over the digit tokens, put on the 1–10 scale of text grades."""
+    if result is None:
+        return None
+    p = result.normalised()
+    s9 = sum(int(d) * p[d] for d in DIGITS)
+    return round(1 + (s9 - 1) * 9 / 8, 4)
 
 
 def calibrated(l_ab: float | None, l_ba: float | None, margin: float = TIE_MARGIN) -> dict[str, Any]:

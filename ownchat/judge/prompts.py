@@ -34,7 +34,7 @@ _BAD = ("A reply that is wrong, unfinished, about another topic, in another lang
 @dataclass(frozen=True)
 class JudgePrompt:
     name: str
-    kind: str  # "single" | "pair" | "pair-letter"
+    kind: str  # "single" | "single-digit" | "pair" | "pair-letter"
     system: str
     instruction: str  # appended after the material to judge
 
@@ -59,6 +59,14 @@ def _single(name: str, reference: bool, multi: bool) -> JudgePrompt:
                    "give a score from 1 (useless or wrong) to 10 (excellent) in exactly this format: "
                    "Rating: [[N]]")
     return JudgePrompt(name, "single", system, instruction)
+
+
+def _single_digit(name: str, reference: bool, multi: bool) -> JudgePrompt:
+    """The same grading answered with one digit 1–9: the expected digit is the score."""
+    base = _single(name, reference, multi)
+    instruction = ("Rate the reply from 1 (useless or wrong) to 9 (excellent). Answer with the digit only. "
+                   "Write nothing else.")
+    return JudgePrompt(name, "single-digit", base.system, instruction)
 
 
 def _pair(name: str, reference: bool, multi: bool) -> JudgePrompt:
@@ -90,6 +98,8 @@ PROMPTS: dict[str, JudgePrompt] = {
     for p in [
         _single("single", False, False), _single("single-ref", True, False),
         _single("single-multi", False, True), _single("single-multi-ref", True, True),
+        _single_digit("single-digit", False, False), _single_digit("single-digit-ref", True, False),
+        _single_digit("single-digit-multi", False, True), _single_digit("single-digit-multi-ref", True, True),
         _pair("pair", False, False), _pair("pair-ref", True, False),
         _pair("pair-multi", False, True), _pair("pair-multi-ref", True, True),
         _pair_letter("pair-letter", False, False), _pair_letter("pair-letter-ref", True, False),
@@ -117,10 +127,13 @@ def _ref_block(reference: str | None) -> str:
     return f"[Reference answer]\n{reference}\n[End of reference answer]\n\n" if reference else ""
 
 
-def single_messages(turns: list[str], answers: list[str], turn: int,
-                    reference: str | None) -> tuple[list[Message], JudgePrompt]:
-    """Messages for grading ``answers[turn]`` (0-based); earlier turns are shown as context."""
-    prompt = pick("single", turn, reference)
+def single_messages(turns: list[str], answers: list[str], turn: int, reference: str | None, *,
+                    digit: bool = False) -> tuple[list[Message], JudgePrompt]:
+    """Messages for grading ``answers[turn]`` (0-based); earlier turns are shown as context.
+
+    ``digit=True`` asks for one digit 1–9 (read from token probabilities) instead of ``Rating: [[N]]``.
+    """
+    prompt = pick("single-digit" if digit else "single", turn, reference)
     if turn == 0:
         body = (f"[User message]\n{turns[0]}\n\n" + _ref_block(reference)
                 + f"[Assistant reply]\n{answers[0]}\n[End of assistant reply]")

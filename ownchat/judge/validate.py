@@ -77,10 +77,18 @@ def _messages(p: Pair, order: str, letter: bool):
 def validate_judge(judge: str | Engine, *, method: str = "text", pairs: list[Pair] | None = None,
                    settings: JudgeSettings | None = None, cache: bool | str | Path = True,
                    engine: str | None = None, log: Callable[[str], None] = print,
-                   on_progress: Callable[[int, int], None] | None = None, store: bool = True) -> dict[str, Any]:
-    """Judge every pair in both orders; return (and store) the summary with its verdict."""
+                   on_progress: Callable[[int, int], None] | None = None, store: bool = True,
+                   grades: bool = False) -> dict[str, Any]:
+    """Judge every pair in both orders; return (and store) the summary with its verdict.
+
+    ``grades=True`` validates single-answer grading instead: each reply graded on its own, and a pair
+    is right when the better reply gets the higher score (equal scores count half).
+    """
     if method not in METHODS:
         raise UserError(f"unknown judge method {method!r}: use one of {', '.join(METHODS)}")
+    if grades:
+        return _validate_grades(judge, method=method, pairs=pairs, settings=settings, cache=cache, engine=engine,
+                                log=log, on_progress=on_progress, store=store)
     pairs = pairs if pairs is not None else load_pairs()
     if not pairs:
         raise UserError("no validation pairs to judge")
@@ -161,6 +169,56 @@ def summarize(rows: list[dict[str, Any]], *, judge: str, judge_id: str, method: 
         "first_position_share": round(labels.count("A") / len(labels), 4) if labels else None,
         "by_kind": by["kind"], "by_lang": by["lang"], "rows": rows,
     }
+
+
+def _validate_grades(judge: str | Engine, *, method: str, pairs: list[Pair] | None, settings: JudgeSettings | None,
+                     cache: bool | str | Path, engine: str | None, log: Callable[[str], None],
+                     on_progress: Callable[[int, int], None] | None, store: bool) -> dict[str, Any]:
+    from ownchat.judge.grade import _as_outcome
+    from ownchat.judge.parse import parse_rating
+    from ownchat.judge.prob import DIGITS
+    from ownchat.judge.prompts import single_messages
+
+    pairs = pairs if pairs is not None else load_pairs()
+    settings = settings or JudgeSettings()
+    t0 = time.time()
+    eng, own = open_judge(judge, cache=cache, concurrency=settings.concurrency, engine=engine, log=log)
+    by_id = {p.id: p for p in pairs}
+    scores: dict[str, dict[str, float | None]] = defaultdict(dict)
+    meter = UsageMeter()
+
+    def msgs(p: Pair, side: str):
+        return single_messages([p.question], [getattr(p, side)], 0, p.reference, digit=method == "prob")[0]
+
+    try:
+        if method == "text":
+            jobs = [JudgeJob((p.id, side), msgs(p, side)) for p in pairs for side in ("better", "worse")]
+            results = run_jobs(eng, jobs, parse_rating, settings, meter)
+        else:
+            jobs = [ProbJob((p.id, side), msgs(p, side)) for p in pairs for side in ("better", "worse")]
+            results = (_as_outcome(r) for r in run_prob_jobs(eng, jobs, concurrency=settings.concurrency,
+                                                            meter=meter, choices=DIGITS))
+        for n, res in enumerate(results, start=1):
+            scores[res.key[0]][res.key[1]] = res.verdict
+            if on_progress:
+                on_progress(n, len(jobs))
+    finally:
+        if own:
+            eng.close()
+    rows = []
+    for pid, s in scores.items():
+        b, w = s.get("better"), s.get("worse")
+        outcome = None if b is None or w is None else 1.0 if b > w else 0.5 if b == w else 0.0
+        winner = None if outcome is None else {1.0: "model_a", 0.5: "tie", 0.0: "model_b"}[outcome]
+        p = by_id[pid]
+        rows.append({"id": pid, "kind": p.kind, "lang": p.lang, "labels": {}, "winner": winner, "consistent": True,
+                     "outcome": outcome, "better_score": b, "worse_score": w})
+    summary = summarize(rows, judge=getattr(eng, "model_name", eng.model_id), judge_id=eng.model_id,
+                        method=f"grade-{method}")
+    summary.update(seconds=round(time.time() - t0, 1), usage=meter.snapshot())
+    if store:
+        summary["stored_at"] = str(store_result(summary))
+    return summary
 
 
 def _store_dir() -> Path:

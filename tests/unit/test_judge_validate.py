@@ -137,3 +137,41 @@ def test_report_marks_a_win_rate_from_an_unvalidated_judge(tmp_path):
     s = build_report([path], tmp_path / "r")
     assert not s["pairs"][0]["judge_valid"] and "not validated" in s["pairs"][0]["judge_validity"]
     assert "not a result" in (tmp_path / "r" / "report.md").read_text()
+
+
+def _graded_reply(request: ChatRequest) -> str:
+    return re.search(r"\[Assistant reply\]\n(.*?)\n\[End of assistant reply\]", request.messages[-1]["content"],
+                     re.S).group(1)
+
+
+class DigitJudge(Engine):
+    """Puts most probability on 8 for a better reply and on 3 for a worse one."""
+
+    name = "scripted-digits"
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id, self.max_concurrency = model_id, 4
+
+    def choice_logprobs(self, request: ChatRequest, choices) -> ChoiceLogprobs:
+        top = "8" if _graded_reply(request) in BETTER else "3"
+        return ChoiceLogprobs({c: (-0.2 if c == top else -4.0) for c in choices})
+
+
+def test_single_grades_validated_by_text_and_by_expected_digit():
+    flat = TextJudge(lambda r: "7", "flat-grader")
+    flat.generate = lambda req: Completion("fine\nRating: [[7]]", "stop", 10, 3, model="flat-grader")
+    s = validate_judge(flat, grades=True, settings=JudgeSettings(retries=0), log=lambda m: None)
+    assert s["win_rate_better"]["win_rate"] == 0.5 and not s["valid"] and s["method"] == "grade-text"
+    d = validate_judge(DigitJudge("digits"), method="prob", grades=True, log=lambda m: None)
+    assert d["valid"] and d["win_rate_better"]["win_rate"] == 1.0
+    row = d["rows"][0]
+    assert 1 <= row["worse_score"] < row["better_score"] <= 10
+    assert lookup("digits", "grade-prob")["valid"] and lookup("digits", "prob") is None
+
+
+def test_expected_score_is_on_the_ten_point_scale():
+    from ownchat.judge.prob import expected_score
+
+    assert expected_score(ChoiceLogprobs({str(i): (0.0 if i == 9 else -50.0) for i in range(1, 10)})) == 10.0
+    assert expected_score(ChoiceLogprobs({str(i): (0.0 if i == 1 else -50.0) for i in range(1, 10)})) == 1.0
+    assert expected_score(ChoiceLogprobs({str(i): 0.0 for i in range(1, 10)})) == 5.5
