@@ -80,7 +80,7 @@ def test_modes_reach_n_with_provenance(tmp_path, mode):
     assert len({r["id"] for r in recs}) == 10
     for r in recs:
         prov = r["provenance"]
-        assert prov["teacher"] == "scripted:1" and prov["template"].endswith("/v1") and prov["round"] >= 1
+        assert prov["teacher"] == "scripted:1" and prov["template"].endswith("/v1") and prov["unit"] >= 1
         assert "terms" in prov and "params" in prov
     if mode == "chat":
         assert all(r["conversations"][0]["from"] == "human" and len(r["conversations"]) == 6 for r in recs)
