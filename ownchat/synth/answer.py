@@ -153,6 +153,7 @@ class AnswerMode(Mode):
         rec = from_messages([{"role": "user", "content": prompt},
                              {"role": "assistant", "content": comp.text.strip()}], "alpaca",
                             {"id": f"answer-{unit}-{rid}", "source_id": rid})
+        rec["instruction"], rec["input"] = prompt, ""  # the constraints belong to the instruction
         rec["instruction_id_list"], rec["kwargs"] = ids, kwargs  # IFEval's fields: re-checkable
         rec["provenance"] = prov
         out.records.append(rec)

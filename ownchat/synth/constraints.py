@@ -141,7 +141,7 @@ def _title(rng: random.Random, _: str) -> Constraint:
 
 def _postscript(rng: random.Random, _: str) -> Constraint:
     marker = rng.choice(("P.S.", "P.P.S"))
-    text = f"After the main reply, add a brief extra note that starts with {marker}"
+    text = f"Sign off with one short afterthought on its own line, opening with {marker}"
     return Constraint("detectable_content:postscript", {"postscript_marker": marker}, text)
 
 
