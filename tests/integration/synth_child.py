@@ -2,8 +2,8 @@
 
     python synth_child.py OUT CACHE_DB KEYLOG [PAUSE_AFTER]
 
-Runs ``synth chat`` on the SmolLM2 pack and appends the cache key of every request the model really
-answered to KEYLOG. With PAUSE_AFTER, once that many records are committed it writes OUT.paused and
+Runs ``synth answer`` on the SmolLM2 pack over QUESTIONS and appends the cache key of every request
+the model really answered to KEYLOG. With PAUSE_AFTER, once that many records are committed it writes OUT.paused and
 parks the main thread right there (after the commit, at a record boundary) until it is killed.
 """
 
@@ -20,7 +20,10 @@ from ownchat.engines.base import Engine
 from ownchat.engines.cache import request_key
 from ownchat.synth import FilterConfig, SynthConfig, run_synth
 
-N, SLOTS = 6, 2
+SLOTS = 2
+QUESTIONS = ["Name a fruit that is yellow.", "What colour is the sky on a clear day?", "Name a large animal.",
+             "What is two plus two?", "Name a month of the year.", "Name a colour of a rose.",
+             "What do bees make?", "Name a planet in our solar system."]
 
 
 class Logged(Engine):
@@ -51,8 +54,10 @@ def main() -> None:
             while True:  # parked at a record boundary until the parent sends SIGKILL
                 time.sleep(1)
 
-    cfg = SynthConfig(mode="chat", out=out, teacher="smollm2-135m-instruct", n=N, turns=1, concurrency=SLOTS,
-                      gen_tokens=64, filters=FilterConfig(min_words=2, language="en"))
+    src = out.with_name("questions.jsonl")
+    src.write_text("".join(json.dumps({"id": f"q{i}", "instruction": q}) + "\n" for i, q in enumerate(QUESTIONS)))
+    cfg = SynthConfig(mode="answer", out=out, teacher="smollm2-135m-instruct", n=len(QUESTIONS), inputs=src,
+                      concurrency=SLOTS, gen_tokens=96, filters=FilterConfig(language="en"))
     res = run_synth(cfg, log=lambda m: None, engine=eng, on_kept=on_kept)
     print(json.dumps({"kept": res.kept, "stopped": res.stopped}))
 

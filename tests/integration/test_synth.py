@@ -82,7 +82,7 @@ def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
     always lands at the same place; only requests already in flight can be answered twice.
     """
     child = Path(__file__).with_name("synth_child.py")
-    out, db, keys1, keys2 = (tmp_path / n for n in ("chat.jsonl", "cache.sqlite", "k1.log", "k2.log"))
+    out, db, keys1, keys2 = (tmp_path / n for n in ("a.jsonl", "cache.sqlite", "k1.log", "k2.log"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, str(child), str(out), str(db), str(keys1), "3"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -95,15 +95,16 @@ def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
     proc.wait()
     before = [json.loads(x)["id"] for x in out.read_text().splitlines()]
     assert len(before) == 3  # exactly the boundary: nothing half-written
-    stats = json.loads((tmp_path / "chat.stats.json").read_text())
+    stats = json.loads((tmp_path / "a.stats.json").read_text())
     assert stats["kept"] == 3 and stats["stopped"] is None
     done = subprocess.run([sys.executable, str(child), str(out), str(db), str(keys2)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
-    assert len(ids) == len(set(ids)) == 6 and ids[:3] == before
-    stats = json.loads((tmp_path / "chat.stats.json").read_text())
-    assert stats["kept"] == 6 and stats["stopped"] == "n_reached"
+    stats = json.loads((tmp_path / "a.stats.json").read_text())
+    assert len(ids) == len(set(ids)) == stats["kept"] and ids[:3] == before
+    assert stats["stopped"] == "input_exhausted" and stats["units_done"] == 8
+    assert stats["kept"] + sum(stats["filtered"].values()) == 8  # every question kept or counted once
     paid_twice = set(keys1.read_text().split()) & set(keys2.read_text().split())
     assert len(paid_twice) <= 2  # at most the requests in flight at the kill (2 slots)
     # an uninterrupted run makes the same decisions (from the cache: it pays for nothing)
