@@ -28,23 +28,22 @@ from pathlib import Path
 
 from ownchat.engines import ChatRequest, Engine, load_engine
 from ownchat.synth import SynthConfig, run_synth
-from ownchat.synth import prompts as synth_prompts
-from ownchat.synth.filters import FilterConfig
+from ownchat.synth.answer import AnswerMode
+from ownchat.synth.filters import FilterConfig, Filters
 from ownchat.synth.runner import Teacher
 from ownchat.synth.seedtasks import load_seeds
 
 
-def instructions(n: int) -> list[str]:
-    tasks = [t for t in load_seeds(None, "en") if not t["instances"][0]["input"]]
-    return [t["instruction"] for t in tasks][:n]
+def instructions(n: int) -> list[dict[str, str]]:
+    """ownchat's English seed tasks as Alpaca records (instruction + input), the first ``n``."""
+    return [{"id": f"q{i}", "instruction": t["instruction"], "input": t["instances"][0]["input"]}
+            for i, t in enumerate(load_seeds(None, "en")[:n])]
 
 
-def requests(eng: Engine, cfg: SynthConfig, questions: list[str]) -> list[ChatRequest]:
-    """Byte for byte what answer mode asks for these single-turn, English instructions."""
-    teacher = Teacher(eng, cfg)
-    params = teacher.params("answer", temperature=0.0)
-    return [teacher.chat(synth_prompts.answer([{"role": "user", "content": q}], "en", cfg.system), params)
-            for q in questions]
+def requests(eng: Engine, cfg: SynthConfig) -> list[ChatRequest]:
+    """Byte for byte what answer mode asks: each unit's first (only) request, taken from its own job."""
+    mode = AnswerMode(cfg, Teacher(eng, cfg), Filters(cfg.filters), log=lambda m: None)
+    return [next(mode.job(unit))[0] for unit in range(1, mode.units() + 1)]
 
 
 def bare(eng: Engine, reqs: list[ChatRequest], slots: int, chunk: int | None = None) -> tuple[int, float]:
@@ -80,7 +79,7 @@ def main() -> None:
     qs = instructions(args.n)
     work = Path(tempfile.mkdtemp(prefix="ownchat-bench-synth-"))
     src = work / "questions.jsonl"
-    src.write_text("".join(json.dumps({"id": f"q{i}", "instruction": q}) + "\n" for i, q in enumerate(qs)))
+    src.write_text("".join(json.dumps(r) + "\n" for r in qs))
     t0 = time.perf_counter()
     eng = load_engine(args.teacher, "llamacpp", concurrency=args.slots, log=lambda m: None)
     print(f"{args.teacher}: loaded in {time.perf_counter() - t0:.1f}s; {len(qs)} instructions, "
@@ -89,7 +88,7 @@ def main() -> None:
     cfg = SynthConfig(mode="answer", out=work / "synth.jsonl", teacher=args.teacher, n=len(qs), inputs=src,
                       concurrency=args.slots, gen_tokens=args.gen_tokens, cache=False,
                       filters=FilterConfig(language=None))
-    reqs = requests(eng, cfg, qs)
+    reqs = requests(eng, cfg)
     bare(eng, reqs[: args.slots], args.slots)  # warm-up
     totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for rep in range(args.reps):

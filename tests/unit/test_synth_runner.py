@@ -3,6 +3,7 @@
 import json
 import random
 import threading
+import time
 
 import pytest
 
@@ -187,3 +188,33 @@ def test_answer_mode_answers_each_question_in_its_own_language(tmp_path):
     # an explicit other language is asked of every question
     _run(tmp_path, "answer", 10, Polyglot(), inputs=src, language="zh-TW", name="zh.jsonl")
     assert [r["provenance"]["language"] for r in _records(tmp_path / "zh.jsonl")] == ["zh-TW", "zh-TW"]
+
+
+class Jittery(ScriptedTeacher):
+    """The same answers, finishing in a shuffled order (each request waits a random moment)."""
+
+    def generate(self, req):
+        time.sleep(random.random() * 0.004)
+        return super().generate(req)
+
+
+@pytest.mark.parametrize("mode", ["alpaca", "self-instruct", "chat"])
+def test_output_does_not_depend_on_which_answer_comes_back_first(tmp_path, mode):
+    a = _run(tmp_path, mode, 14, ScriptedTeacher(), name="a.jsonl", cache="a.sqlite")
+    b = _run(tmp_path, mode, 14, Jittery(), name="b.jsonl", cache="b.sqlite")
+
+    def strip(recs):
+        for r in recs:
+            r["provenance"].pop("time")
+        return recs
+
+    assert strip(_records(tmp_path / "a.jsonl")) == strip(_records(tmp_path / "b.jsonl"))
+    assert a.filtered == b.filtered and a.units == b.units and a.usage == b.usage
+
+
+def test_budget_stop_falls_at_the_same_unit_whatever_the_timing(tmp_path):
+    a = _run(tmp_path, "alpaca", 1000, ScriptedTeacher(), name="a.jsonl", cache="a.sqlite", max_tokens=300)
+    b = _run(tmp_path, "alpaca", 1000, Jittery(), name="b.jsonl", cache="b.sqlite", max_tokens=300)
+    assert a.stopped == b.stopped == "max_tokens"
+    assert (a.kept, a.units, a.teacher_tokens) == (b.kept, b.units, b.teacher_tokens)
+    assert a.teacher_tokens >= 300 > a.teacher_tokens - 40  # the unit that crossed the budget is the last
