@@ -218,3 +218,22 @@ def test_budget_stop_falls_at_the_same_unit_whatever_the_timing(tmp_path):
     assert a.stopped == b.stopped == "max_tokens"
     assert (a.kept, a.units, a.teacher_tokens) == (b.kept, b.units, b.teacher_tokens)
     assert a.teacher_tokens >= 300 > a.teacher_tokens - 40  # the unit that crossed the budget is the last
+
+
+def test_mix_sharegpt_appends_conversations_with_their_terms_once(tmp_path):
+    from ownchat.models.store import installed
+
+    if installed("sharegpt") is None:
+        pytest.skip("needs the sharegpt pack: ownchat models pull sharegpt")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "Name two rivers in Europe."}) + "\n")
+    res = _run(tmp_path, "answer", 5, ScriptedTeacher(), inputs=src, mix_sharegpt=3)
+    recs = _records(tmp_path / "out.jsonl")
+    mixed = [r for r in recs if r["provenance"]["stage"] == "mix"]
+    assert res.kept == 1 and res.mixed == {"sharegpt": 3} and len(mixed) == 3 and len(recs) == 4
+    for r in mixed:
+        assert r["id"].startswith("sharegpt-") and r["conversations"][0]["from"] == "human"
+        assert r["provenance"]["terms"]["commercial"] is False and "compet" in r["provenance"]["terms"]["note"]
+    again = _run(tmp_path, "answer", 5, ScriptedTeacher(), inputs=src, mix_sharegpt=4)  # resumable, extends
+    recs2 = _records(tmp_path / "out.jsonl")
+    assert again.kept == 1 and len(recs2) == 5 and recs2[:4] == recs
