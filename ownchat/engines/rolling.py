@@ -174,10 +174,6 @@ def run_jobs(engines: Engine | dict[str, tuple[Engine, int | None]], jobs: Itera
     abandon = False  # on an error or interrupt, do not wait for requests still running
     try:
         while True:
-            while emitted in done:
-                result = done.pop(emitted)
-                emitted += 1
-                yield emitted - 1, result
             while (not exhausted and started - emitted < ahead and (lag is None or started - lag <= emitted)
                    and queued() < capacity and (may_start is None or may_start())):
                 try:
@@ -188,14 +184,20 @@ def run_jobs(engines: Engine | dict[str, tuple[Engine, int | None]], jobs: Itera
                 job = live[started] = _Live(started, gen)
                 started += 1
                 advance(job, None)
-            if emitted in done:
-                continue
-            # older jobs first: they finish, and can be handed back, sooner
+            # refill free slots before handing results back: the caller's commit (an fsync, a stats
+            # file) then overlaps with generation instead of leaving a slot idle.
+            # Older jobs first: they finish, and can be handed back, sooner.
             for key, pool in pools.items():
                 heap = waiting[key]
                 while heap and pool.free() > 0:
                     idx, _, pos, req = heapq.heappop(heap)
                     pool.submit((idx, pos), req)
+            if emitted in done:
+                while emitted in done:
+                    result = done.pop(emitted)
+                    emitted += 1
+                    yield emitted - 1, result
+                continue  # the caller may have changed what may start (lag, budgets)
             if not any(p.in_flight for p in pools.values()):
                 if live:  # a job waits on nothing: a bug in the job, not a reason to hang
                     raise RuntimeError(f"job {min(live)} is waiting with no request in flight")
