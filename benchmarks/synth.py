@@ -14,7 +14,9 @@ ownchat's built-in seed instructions three ways, with no response cache:
 
 Methods alternate ``reps`` times (the machine's load drifts; each gets the same share of it) and
 the table reports completion tokens per second of wall time over all repetitions, with the ratio to
-the bare engine. Target for ``synth``: >= 95%.
+the bare engine. Target for ``synth``: >= 95%. On a shared machine tokens/s follows the neighbours'
+load, so the table also reports **slot occupancy**: the time-averaged number of requests inside the
+engine divided by the slots, which measures the scheduling alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -44,6 +47,36 @@ def requests(eng: Engine, cfg: SynthConfig) -> list[ChatRequest]:
     """Byte for byte what answer mode asks: each unit's first (only) request, taken from its own job."""
     mode = AnswerMode(cfg, Teacher(eng, cfg), Filters(cfg.filters), log=lambda m: None)
     return [next(mode.job(unit))[0] for unit in range(1, mode.units() + 1)]
+
+
+class Occupancy(Engine):
+    """Delegates to the engine and integrates how many requests are inside it over time."""
+
+    def __init__(self, inner: Engine) -> None:
+        self._e, self.name, self.model_id = inner, inner.name, inner.model_id
+        self.max_concurrency, self.license = inner.max_concurrency, inner.license
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.active, self.area, self._t = 0, 0.0, time.perf_counter()
+
+    def _tick(self, delta: int) -> None:
+        with self._lock:
+            now = time.perf_counter()
+            self.area += self.active * (now - self._t)
+            self._t, self.active = now, self.active + delta
+
+    def generate(self, request: ChatRequest):
+        self._tick(+1)
+        try:
+            return self._e.generate(request)
+        finally:
+            self._tick(-1)
+
+    def mean(self, slots: int, seconds: float) -> float:
+        self._tick(0)
+        return self.area / (slots * seconds)
 
 
 def bare(eng: Engine, reqs: list[ChatRequest], slots: int, chunk: int | None = None) -> tuple[int, float]:
@@ -81,7 +114,7 @@ def main() -> None:
     src = work / "questions.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in qs))
     t0 = time.perf_counter()
-    eng = load_engine(args.teacher, "llamacpp", concurrency=args.slots, log=lambda m: None)
+    eng = Occupancy(load_engine(args.teacher, "llamacpp", concurrency=args.slots, log=lambda m: None))
     print(f"{args.teacher}: loaded in {time.perf_counter() - t0:.1f}s; {len(qs)} instructions, "
           f"{args.slots} slots, {args.gen_tokens} tokens max, {args.reps} repetitions")
     # filters that keep everything: the benchmark measures the queue, not what a filter drops
@@ -90,28 +123,35 @@ def main() -> None:
                       filters=FilterConfig(language=None))
     reqs = requests(eng, cfg)
     bare(eng, reqs[: args.slots], args.slots)  # warm-up
-    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for rep in range(args.reps):
         for method in ("engine", "synth", "rounds"):
+            eng.reset()
             if method == "engine":
                 tok, secs = bare(eng, reqs, args.slots)
             elif method == "synth":
                 tok, secs = through_synth(eng, cfg, work, rep)
             else:
                 tok, secs = bare(eng, reqs, args.slots, chunk=4 * args.slots)
+            occ = eng.mean(args.slots, secs)
             totals[method][0] += tok
             totals[method][1] += secs
-            print(f"  rep {rep + 1} {method:6s}: {tok} tokens in {secs:.1f}s = {tok / secs:.1f} tok/s")
-    eng.close()
+            totals[method][2] += occ * secs
+            print(f"  rep {rep + 1} {method:6s}: {tok} tokens in {secs:.1f}s = {tok / secs:.1f} tok/s, "
+                  f"slots {occ:.1%} busy")
+    eng._e.close()
     base = totals["engine"][0] / totals["engine"][1]
     labels = {"engine": "bare engine (generate_many)", "synth": "ownchat synth answer (rolling queue)",
               "rounds": f"rounds of {4 * args.slots} with a barrier (old runner)"}
     print()
-    print("| method | completion tokens | seconds | tok/s | vs bare engine |")
-    print("|---|---:|---:|---:|---:|")
+    base_occ = totals["engine"][2] / totals["engine"][1]
+    print("| method | completion tokens | seconds | tok/s | vs bare engine | slot occupancy | vs bare engine |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for method in ("engine", "synth", "rounds"):
-        tok, secs = totals[method]
-        print(f"| {labels[method]} | {int(tok)} | {secs:.1f} | {tok / secs:.1f} | {tok / secs / base:.1%} |")
+        tok, secs, occ_s = totals[method]
+        occ = occ_s / secs
+        print(f"| {labels[method]} | {int(tok)} | {secs:.1f} | {tok / secs:.1f} | {tok / secs / base:.1%} "
+              f"| {occ:.1%} | {occ / base_occ:.1%} |")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ def run_jobs(engines: Engine | dict[str, tuple[Engine, int | None]], jobs: Itera
     source = iter(jobs)
     started = emitted = 0
     exhausted = False
+    ready: list[_Live] = []  # answered steps not yet sent into their jobs
 
     def advance(job: _Live, value: list[Completion] | None) -> None:
         while True:
@@ -192,6 +193,11 @@ def run_jobs(engines: Engine | dict[str, tuple[Engine, int | None]], jobs: Itera
                 while heap and pool.free() > 0:
                     idx, _, pos, req = heapq.heappop(heap)
                     pool.submit((idx, pos), req)
+            if ready:  # jobs whose step is answered: their own work runs while the refilled slots decode
+                for job in ready:
+                    advance(job, job.comps)  # type: ignore[arg-type]
+                ready.clear()
+                continue
             if emitted in done:
                 while emitted in done:
                     result = done.pop(emitted)
@@ -212,7 +218,7 @@ def run_jobs(engines: Engine | dict[str, tuple[Engine, int | None]], jobs: Itera
             job.comps[pos] = comp
             job.missing -= 1
             if job.missing == 0:
-                advance(job, job.comps)  # type: ignore[arg-type]
+                ready.append(job)
     except GeneratorExit:
         raise
     except BaseException:
