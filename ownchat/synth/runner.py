@@ -314,6 +314,8 @@ def run_units(cfg: SynthConfig, mode: Mode, teacher: Teacher, filters: Filters, 
     state["wall_s"] = round(base_wall + time.monotonic() - t0, 3)
     state["stopped"] = stopped
     state["mixed"] = mixed
+    # answered for units past the stop (in flight or waiting to commit): paid, not used, in the cache
+    state["discarded"] = {k: round(v, 6) for k, v in (spent - committed).items() if v}
     _atomic_json(stats_path, {"config": cfg.fingerprint(), **state, "filter_config": cfg.filters.to_dict()})
     inner = getattr(teacher.engine, "inner", teacher.engine)
     return SynthResult(out=out, stats_path=stats_path, kept=kept, filtered=dict(filters.counts),
