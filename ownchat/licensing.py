@@ -33,13 +33,17 @@ TERMS: dict[str, Terms] = {t.key: t for t in [
     Terms("openai", "OpenAI Terms of Use", False,
           "outputs may not be used to develop models that compete with OpenAI: a model trained on them is "
           "not cleared for commercial competing use", "https://openai.com/policies/terms-of-use"),
+    Terms("sharegpt", "ShareGPT conversations (ChatGPT outputs)", False,
+          "people's conversations with ChatGPT, shared without a licence; the answers are OpenAI outputs, and "
+          "OpenAI's terms forbid using them to develop competing models: not cleared for a competing model",
+          "https://openai.com/policies/terms-of-use"),
     Terms("cc-by-sa-3.0", "CC BY-SA 3.0", True, "share-alike: derived data must keep the licence (Dolly 2.0)"),
     Terms("cc-by-nc-4.0", "CC BY-NC 4.0", False, "non-commercial only (e.g. Alpaca data)"),
     Terms("unknown", "unknown", None, "no licence declared: cannot be cleared"),
 ]}
 
 _ALIASES = {"apache-2.0": "apache-2.0", "apache 2.0": "apache-2.0", "mit": "mit", "gemma": "gemma",
-            "llama": "llama", "llama2": "llama", "llama3": "llama", "openai": "openai",
+            "llama": "llama", "llama2": "llama", "llama3": "llama", "openai": "openai", "sharegpt": "sharegpt",
             "cc-by-sa-3.0": "cc-by-sa-3.0", "cc-by-sa": "cc-by-sa-3.0", "cc-by-nc-4.0": "cc-by-nc-4.0"}
 
 

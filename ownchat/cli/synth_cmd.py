@@ -30,7 +30,7 @@ def _make(mode: str):
                                              "chat: topics or seed questions, one a line"),
         language: str = typer.Option("en", help="language to ask for and keep, e.g. en, zh-TW"),
         topic: str = typer.Option(None, help="steer every generated task towards this topic"),
-        concurrency: int = typer.Option(4, help="requests in flight (and requests per round)"),
+        concurrency: int = typer.Option(4, help="teacher requests kept in flight"),
         max_cost: float = typer.Option(None, help="stop once the teacher cost this many USD"),
         max_tokens: int = typer.Option(None, "--max-tokens", help="stop after this many teacher tokens"),
         seed: int = typer.Option(0, help="run seed: sampling and shot choices derive from it"),
@@ -40,6 +40,13 @@ def _make(mode: str):
         batch_size: int = typer.Option(20, help="alpaca: triples asked for per request"),
         turns: int = typer.Option(3, help="chat: user/assistant exchanges per conversation"),
         system: str = typer.Option(None, help="answer: system prompt for the teacher"),
+        constraints: bool = typer.Option(False, "--constraints",
+                                         help="answer: add verifiable constraints (length, format, case...) "
+                                              "and keep only answers that pass IFEval's checkers"),
+        constraint_samples: int = typer.Option(4, help="answer --constraints: samples per instruction"),
+        mix_sharegpt: int = typer.Option(0, "--mix-sharegpt",
+                                         help="also append N ShareGPT conversations (ChatGPT's answers: "
+                                              "OpenAI's terms, not cleared for a competing model)"),
         engine: str = typer.Option(None, help="llamacpp | hf | openai (default: from the model ref)"),
         base_url: str = typer.Option(None, help="OpenAI-compatible endpoint(s), comma-separated"),
         api_key: str = typer.Option(None, envvar="OPENAI_API_KEY", help="API key for --base-url"),
@@ -59,7 +66,9 @@ def _make(mode: str):
         cfg = SynthConfig(mode=mode, out=out, teacher=teacher, n=n, seeds=seeds, inputs=input_file,
                           language=language, topic=topic, concurrency=concurrency, max_cost=max_cost,
                           max_tokens=max_tokens, seed=seed, temperature=temperature, top_p=top_p,
-                          gen_tokens=gen_tokens, batch_size=batch_size, turns=turns, system=system, engine=engine,
+                          gen_tokens=gen_tokens, batch_size=batch_size, turns=turns, system=system,
+                          constraints=constraints, constraint_samples=constraint_samples,
+                          mix_sharegpt=mix_sharegpt, engine=engine,
                           base_url=base_url, api_key=api_key, cache=(cache_db or True) if cache else False,
                           filters=fc)
         log = lambda m: console.print(m, highlight=False)  # noqa: E731
@@ -82,7 +91,17 @@ def _report(res) -> None:
         t.add_row(reason, str(count))
     console.print(t)
     console.print(f"teacher: {res.usage['requests']} requests ({res.usage['cached']} from cache), "
-                  f"{res.teacher_tokens:,} tokens, ${res.cost_usd:.4f}; {res.wall_s:.0f} s over {res.rounds} rounds")
+                  f"{res.teacher_tokens:,} tokens, ${res.cost_usd:.4f}; {res.wall_s:.0f} s over {res.units} units")
+    if res.checks:
+        ids = sorted({k.rsplit(":", 1)[0] for k in res.checks})
+        c = Table(title="constraint checks (every sample)")
+        for col in ("IFEval instruction", "passed", "failed"):
+            c.add_column(col, justify="left" if col.startswith("IFEval") else "right")
+        for iid in ids:
+            c.add_row(iid, str(res.checks.get(f"{iid}:pass", 0)), str(res.checks.get(f"{iid}:fail", 0)))
+        console.print(c)
+    for pack, count in (res.mixed or {}).items():
+        console.print(f"mixed in {count} {pack} records (see their provenance for the terms)")
     console.print(f"wrote {res.out}  (stats: {res.stats_path})", highlight=False)
 
 

@@ -20,6 +20,7 @@ Decisions are identical to scoring every new text against every kept text with `
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 
@@ -136,25 +137,30 @@ class DedupIndex:
             out.append(tid)
         return out
 
-    def best_match(self, text: str | list[int]) -> tuple[float, int | None]:
-        """Highest ROUGE-L F above the threshold against kept texts and that text's index, else (0.0, None)."""
+    def best_match(self, text: str | list[int], upto: int | None = None) -> tuple[float, int | None]:
+        """Highest ROUGE-L F above the threshold against kept texts and that text's index, else (0.0, None).
+
+        ``upto``: only the first ``upto`` texts kept count (the index as it was then), so a caller can
+        ask a question whose answer must not depend on texts added since.
+        """
         ids = self.ids(text) if isinstance(text, str) else text
         n = len(ids)
         if n == 0:
             return 0.0, None  # rouge-score scores empty token lists 0
         thr = self.threshold
         best, best_i = 0.0, None
-        if self._n:
-            k = self._n
+        k = self._n if upto is None else bisect.bisect_left(self._ids, upto)
+        if k:
             v = self._full[:k].copy()
             full = self._full
             for t in ids:
                 p = self._postings.get(t)
                 if p is None:
                     continue
-                sub = p.idx[: p.size]
+                size = p.size if k == self._n else int(np.searchsorted(p.idx[: p.size], k))  # slots ascend
+                sub = p.idx[:size]
                 vs = v[sub]
-                u = vs & p.mask[: p.size]
+                u = vs & p.mask[:size]
                 v[sub] = ((vs + u) | (vs - u)) & full[sub]
             lengths = self._len[:k]
             lcs = lengths - np.bitwise_count(v).astype(np.int64)
@@ -169,6 +175,8 @@ class DedupIndex:
                     best, best_i = fj, self._ids[j]
         if self._long:
             for gi, m, masks in self._long:
+                if upto is not None and gi >= upto:
+                    continue
                 if rouge_l_f(min(m, n), m, n) <= thr:  # even a perfect LCS would not reach it
                     continue
                 f = rouge_l_f(_lcs_bits(masks, m, ids), m, n)
@@ -176,8 +184,8 @@ class DedupIndex:
                     best, best_i = f, gi
         return best, best_i
 
-    def is_duplicate(self, text: str | list[int]) -> bool:
-        return self.best_match(text)[1] is not None
+    def is_duplicate(self, text: str | list[int], upto: int | None = None) -> bool:
+        return self.best_match(text, upto)[1] is not None
 
     def force_add(self, text: str | list[int]) -> int:
         """Index a text without checking it (seed tasks, records kept by an earlier run)."""

@@ -1,8 +1,10 @@
 """``collect_feedback``: the student samples k answers, the teacher scores them, pairs come out.
 
-This replaces human RLHF labelling with teacher scores (RLAIF). Work goes in chunks of prompts so
-that a crash loses at most one chunk; every sample and score also lands in the response cache, so
-the resumed run replays them instead of paying again.
+This replaces human RLHF labelling with teacher scores (RLAIF). Each prompt is one job on a rolling
+queue (``ownchat.engines.rolling``): the student samples later prompts while the teacher grades
+earlier ones, and no slot waits for the slowest answer of a batch. Prompts are written in input
+order as they finish; every sample and score also lands in the response cache, so a crash loses
+only the requests in flight and the resumed run replays the rest instead of paying again.
 
 Two files are written: ``out`` (preference pairs, TRL-readable) and ``<out stem>.scores.jsonl`` (one
 record per prompt with every candidate, its score and the grader's reply). The scores file is the
@@ -25,12 +27,14 @@ from ownchat.data.jsonl import JsonlWriter, read_jsonl, write_jsonl
 from ownchat.data.provenance import provenance
 from ownchat.data.quality import is_garbled
 from ownchat.engines.base import ChatRequest, Engine, Message, SamplingParams, UsageMeter
+from ownchat.engines.rolling import run_jobs
 from ownchat.errors import DataError, UserError
 from ownchat.feedback.pairs import PAIR_MODES, Candidate, make_pairs
 from ownchat.feedback.prompts import RUBRIC_VERSION, conversation_text
-from ownchat.feedback.score import ScoreItem, score_answers
+from ownchat.feedback.score import ScoreItem, score_steps
 
 RULE_SCORE = 1.0  # the rubric's floor, given without asking the teacher
+STUDENT, TEACHER = "student", "teacher"  # engine keys of the rolling queue
 
 
 @dataclass
@@ -49,7 +53,7 @@ class FeedbackConfig:
     margin: float = 1.0
     retries: int = 2
     limit: int | None = None
-    chunk: int = 8  # prompts per unit of work (and of crash loss)
+    chunk: int = 8  # prompts that may finish ahead of the oldest unwritten one (the reorder buffer)
     cache: bool | str | Path = True
     student_engine: str | None = None  # "llamacpp" | "hf" | "openai"; None picks by model kind
     teacher_engine: str | None = None
@@ -167,33 +171,23 @@ def collect_feedback(cfg: FeedbackConfig, log: Callable[[str], None] = print, *,
     finished = resumed
     if on_progress:
         on_progress(finished, len(prompts))
+    # one pool per engine: the student samples while the teacher grades other prompts' answers
+    engines: dict[str, tuple[Engine, int | None]] = {STUDENT: (student, cfg.concurrency)}
+    t_key = STUDENT if teacher is student else TEACHER
+    if t_key == TEACHER:
+        engines[TEACHER] = (teacher, cfg.concurrency)
+    jobs = (_prompt_job(p, cfg, sample, greedy, t_key, s_meter, t_meter) for p in todo)
     with JsonlWriter(out) as pw, JsonlWriter(sp) as sw:
-        for start in range(0, len(todo), max(1, cfg.chunk)):
-            chunk = todo[start:start + max(1, cfg.chunk)]
-            cands = _sample(student, teacher if cfg.include_teacher else None, chunk, cfg.k, sample, greedy,
-                            s_meter, t_meter, cfg.concurrency)
-            # empty or errored answers are not sent to the grader: they stay unscored, never paired.
-            # Degenerate loops get the lowest score by rule, unpaid: the 1.5B grader was seen choosing
-            # a reply that repeated one date 40 times over an honest "please give me the text".
-            graded: dict[int, dict[str, Any]] = {}
-            for c in (c for cs in cands for c in cs if c.text.strip() and is_garbled(c.text)):
-                c.score, graded[id(c)] = RULE_SCORE, {"rule": "garbled", "score": RULE_SCORE}
-                counts["garbled_by_rule"] += 1
-            flat = [(pi, c) for pi, cs in enumerate(cands) for c in cs if c.text.strip() and id(c) not in graded]
-            scored = score_answers(teacher, [ScoreItem(chunk[pi]["messages"], c.text, chunk[pi]["reference"])
-                                             for pi, c in flat], retries=cfg.retries, meter=t_meter,
-                                   concurrency=cfg.concurrency)
-            graded.update({id(c): {"reply": s.reply, "attempts": s.attempts, "errors": s.errors}
-                           for (_, c), s in zip(flat, scored, strict=True)})
-            for (_, c), s in zip(flat, scored, strict=True):
-                c.score = s.score
-            for pi, p in enumerate(chunk):
-                for pair in make_pairs(cands[pi], cfg.pairs, cfg.margin, counts):
-                    pw.write(_pair_record(p, pair.chosen, pair.rejected, prov))
-                sw.write({"id": p["id"], "messages": p["messages"], "reference": p["reference"],
-                          "candidates": [dict(c.to_dict(), grader=graded.get(id(c))) for c in cands[pi]],
-                          "rubric": RUBRIC_VERSION})
-                finished += 1
+        # results come back in prompt order; each prompt's pairs, then its scores record (the resume marker)
+        for i, (cands, graded, local) in run_jobs(engines, jobs, ahead=max(cfg.chunk, 4)):
+            p = todo[i]
+            counts.update(local)
+            for pair in make_pairs(cands, cfg.pairs, cfg.margin, counts):
+                pw.write(_pair_record(p, pair.chosen, pair.rejected, prov))
+            sw.write({"id": p["id"], "messages": p["messages"], "reference": p["reference"],
+                      "candidates": [dict(c.to_dict(), grader=graded.get(id(c))) for c in cands],
+                      "rubric": RUBRIC_VERSION})
+            finished += 1
             if on_progress:
                 on_progress(finished, len(prompts))
     counts["prompts_done"] = len(todo)
@@ -208,24 +202,43 @@ def _count_lines(path: Path) -> int:
     return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.exists() else 0
 
 
-def _sample(student: Engine, teacher: Engine | None, chunk: list[dict[str, Any]], k: int,
-            sample: SamplingParams, greedy: SamplingParams, s_meter: UsageMeter, t_meter: UsageMeter,
-            concurrency: int | None) -> list[list[Candidate]]:
-    """k student samples per prompt (distinct seeds via ``sample_index``), plus the teacher's answer."""
-    cands: list[list[Candidate | None]] = [[None] * k for _ in chunk]
-    reqs = [ChatRequest.chat(p["messages"], sample, sample_index=j) for p in chunk for j in range(k)]
-    for i, comp in student.generate_many(reqs, concurrency=concurrency):
-        s_meter.add(comp)
-        pi, j = divmod(i, k)
-        # an errored sample stays in the pool with score None: counted as unscored, never paired
-        cands[pi][j] = Candidate("" if comp.error else comp.text, None, "student", j, comp.finish_reason)
-    result: list[list[Candidate]] = [[c for c in cs if c is not None] for cs in cands]
-    if teacher is not None:
-        treqs = [ChatRequest.chat(p["messages"], greedy) for p in chunk]
-        for i, comp in teacher.generate_many(treqs, concurrency=concurrency):
-            t_meter.add(comp)
-            result[i].append(Candidate("" if comp.error else comp.text, None, "teacher", 0, comp.finish_reason))
-    return result
+def _prompt_job(p: dict[str, Any], cfg: FeedbackConfig, sample: SamplingParams, greedy: SamplingParams,
+                t_key: str, s_meter: UsageMeter, t_meter: UsageMeter):
+    """One prompt: k student samples (distinct seeds via ``sample_index``), the teacher's own answer
+    when asked for, then the teacher's scores (with retries). Returns (candidates, grader notes, counts)."""
+    local: Counter = Counter()
+    comps = yield STUDENT, [ChatRequest.chat(p["messages"], sample, sample_index=j) for j in range(cfg.k)]
+    # an errored sample stays in the pool with score None: counted as unscored, never paired
+    cands = [Candidate("" if c.error else c.text, None, "student", j, c.finish_reason) for j, c in enumerate(comps)]
+    for c in comps:
+        s_meter.add(c)
+    if cfg.include_teacher:
+        (tc,) = yield t_key, [ChatRequest.chat(p["messages"], greedy)]
+        t_meter.add(tc)
+        cands.append(Candidate("" if tc.error else tc.text, None, "teacher", 0, tc.finish_reason))
+    # empty or errored answers are not sent to the grader: they stay unscored, never paired.
+    # Degenerate loops get the lowest score by rule, unpaid: the 1.5B grader was seen choosing
+    # a reply that repeated one date 40 times over an honest "please give me the text".
+    graded: dict[int, dict[str, Any]] = {}
+    for c in cands:
+        if c.text.strip() and is_garbled(c.text):
+            c.score, graded[id(c)] = RULE_SCORE, {"rule": "garbled", "score": RULE_SCORE}
+            local["garbled_by_rule"] += 1
+    flat = [c for c in cands if c.text.strip() and id(c) not in graded]
+    steps = score_steps([ScoreItem(p["messages"], c.text, p["reference"]) for c in flat], retries=cfg.retries)
+    try:
+        reqs = next(steps)
+        while True:
+            replies = yield t_key, reqs
+            for r in replies:
+                t_meter.add(r)
+            reqs = steps.send(replies)
+    except StopIteration as stop:
+        scored = stop.value
+    for c, s in zip(flat, scored, strict=True):
+        c.score = s.score
+        graded[id(c)] = {"reply": s.reply, "attempts": s.attempts, "errors": s.errors}
+    return cands, graded, local
 
 
 def _pair_record(p: dict[str, Any], chosen: Candidate, rejected: Candidate, prov: dict[str, Any]) -> dict[str, Any]:

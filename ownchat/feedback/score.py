@@ -9,10 +9,10 @@ because it silently turns into a wrong preference pair.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
-from ownchat.engines.base import ChatRequest, Engine, Message, SamplingParams, UsageMeter
+from ownchat.engines.base import ChatRequest, Completion, Engine, Message, SamplingParams, UsageMeter
 from ownchat.feedback.prompts import retry_messages, scoring_messages
 
 _NUM = r"(\d{1,2}(?:\.\d+)?)"
@@ -59,13 +59,14 @@ class Scored:
     errors: list[str] = field(default_factory=list)
 
 
-def score_answers(teacher: Engine, items: Sequence[ScoreItem], *, retries: int = 2, max_tokens: int = 160,
-                  meter: UsageMeter | None = None, concurrency: int | None = None) -> list[Scored]:
-    """Score every item with ``teacher``; unparseable replies get up to ``retries`` follow-up turns.
+def score_steps(items: Sequence[ScoreItem], *, retries: int = 2,
+                max_tokens: int = 160) -> Generator[list[ChatRequest], list[Completion], list[Scored]]:
+    """The scoring conversation as steps: yields requests, receives their completions, returns scores.
 
     Greedy decoding keeps scores reproducible and cacheable. A retry first asks for just the score
     line after showing the grader its own reply; that fixes most format slips without paying for a
-    second judgement. Items still without a score come back with ``score=None``.
+    second judgement. Items still without a score come back with ``score=None``. Callers drive it
+    (``score_answers`` in batches, ``collect_feedback`` on a rolling queue).
     """
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     short = SamplingParams(temperature=0.0, max_tokens=16)
@@ -76,12 +77,9 @@ def score_answers(teacher: Engine, items: Sequence[ScoreItem], *, retries: int =
         if not todo:
             break
         # a follow-up turn only needs the score line; a request that errored is simply sent again
-        reqs = [ChatRequest.chat(convs[i], params if len(convs[i]) <= 2 else short) for i in todo]
+        comps = yield [ChatRequest.chat(convs[i], params if len(convs[i]) <= 2 else short) for i in todo]
         failed: list[int] = []
-        for j, comp in teacher.generate_many(reqs, concurrency=concurrency):
-            i = todo[j]
-            if meter is not None:
-                meter.add(comp)
+        for i, comp in zip(todo, comps, strict=True):
             res = results[i]
             res.attempts = attempt + 1
             if comp.error:
@@ -96,3 +94,20 @@ def score_answers(teacher: Engine, items: Sequence[ScoreItem], *, retries: int =
                 convs[i] = retry_messages(convs[i][:2], comp.text)
         todo = sorted(failed)
     return results
+
+
+def score_answers(teacher: Engine, items: Sequence[ScoreItem], *, retries: int = 2, max_tokens: int = 160,
+                  meter: UsageMeter | None = None, concurrency: int | None = None) -> list[Scored]:
+    """Score every item with ``teacher``; unparseable replies get up to ``retries`` follow-up turns."""
+    steps = score_steps(items, retries=retries, max_tokens=max_tokens)
+    try:
+        reqs = next(steps)
+        while True:
+            comps: list[Completion | None] = [None] * len(reqs)
+            for j, comp in teacher.generate_many(reqs, concurrency=concurrency):
+                if meter is not None:
+                    meter.add(comp)
+                comps[j] = comp
+            reqs = steps.send(comps)  # type: ignore[arg-type]
+    except StopIteration as stop:
+        return stop.value

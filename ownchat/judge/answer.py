@@ -2,10 +2,11 @@
 
 One line per question: ``question_id, answer_id, model_id, choices: [{index, turns: [...]}], tstamp``
 (plus an ``ownchat`` block with provenance and usage), so files made by FastChat can be judged here and
-ours can be judged there. Turn k+1 is asked with turns 1..k and the model's own replies in context.
-All first turns run as one concurrent batch, then all second turns: the engine's slots stay full.
-A question's line is written once all its turns are answered; with the response cache a crash loses
-nothing (the replayed turns cost no generation).
+ours can be judged there. Turn k+1 is asked with turns 1..k and the model's own replies in context,
+as soon as turn k is answered: questions run on a rolling queue (``ownchat.engines.rolling``), so the
+engine's slots stay full and one long answer holds up nobody. A question's line is written, in
+question order, once all its turns are answered; with the response cache a crash loses nothing
+(the replayed turns cost no generation).
 """
 
 from __future__ import annotations
@@ -105,46 +106,56 @@ def answer_questions(model: str | Engine, questions: Sequence[Question], out: st
     name = model_id or (str(model) if own_engine else getattr(eng, "model_name", eng.model_id))
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=0 if temperature else None)
     meter = UsageMeter()
-    replies: dict[Any, list[str]] = {q.question_id: [] for q in todo}
-    meta: dict[Any, dict[str, Any]] = {q.question_id: {"finish": [], "tokens": [], "errors": []} for q in todo}
     written = failed = 0
     total_turns = sum(len(q.turns) for q in todo)
     finished_turns = 0
+
+    def job(q: Question):
+        """One question: turn k+1 is asked as soon as turn k is answered (no waiting for other questions)."""
+        replies: list[str] = []
+        meta: dict[str, list] = {"finish": [], "tokens": []}
+        for t in range(len(q.turns)):
+            (comp,) = yield [ChatRequest.chat(_history(q, replies, t, system), params)]
+            if comp.error:  # not written: counted, shown, and retried by the next run
+                return replies, meta, (t, comp.error)
+            replies.append(comp.text)
+            meta["finish"].append(comp.finish_reason)
+            meta["tokens"].append(comp.completion_tokens)
+        return replies, meta, None
+
+    def on_completion(_i: int, _key: str, comp) -> None:
+        nonlocal finished_turns
+        meter.add(comp)
+        finished_turns += 1
+        if on_progress:
+            on_progress(finished_turns, total_turns)
+
+    from ownchat.engines.rolling import run_jobs
+
     try:
         with JsonlWriter(out) as w:
-            for t in range(max((len(q.turns) for q in todo), default=0)):
-                batch = [q for q in todo if len(q.turns) > t and not meta[q.question_id]["errors"]]
-                reqs = [ChatRequest.chat(_history(q, replies[q.question_id], t, system), params) for q in batch]
-                for i, comp in eng.generate_many(reqs, concurrency=concurrency):
-                    q = batch[i]
-                    meter.add(comp)
-                    replies[q.question_id].append(comp.text)
-                    meta[q.question_id]["finish"].append(comp.finish_reason)
-                    meta[q.question_id]["tokens"].append(comp.completion_tokens)
-                    finished_turns += 1
-                    if on_progress:
-                        on_progress(finished_turns, total_turns)
-                    if comp.error:  # not written: counted, shown, and retried by the next run
-                        meta[q.question_id]["errors"].append(comp.error)
-                        failed += 1
-                        log(f"question {q.question_id} turn {t + 1}: {comp.error} (retried next run)")
-                        continue
-                    if t == len(q.turns) - 1:  # all turns in: the question's line can be written
-                        turns = replies[q.question_id]
-                        w.write({
-                            "question_id": q.question_id,
-                            "answer_id": _answer_id(name, q.question_id, turns),
-                            "model_id": name,
-                            "choices": [{"index": 0, "turns": turns}],
-                            "tstamp": time.time(),
-                            "ownchat": {
-                                "finish_reasons": meta[q.question_id]["finish"],
-                                "completion_tokens": meta[q.question_id]["tokens"],
-                                "provenance": provenance(eng, template="judge-answer", params=params,
-                                                         stage="judge.answer"),
-                            },
-                        })
-                        written += 1
+            # lines are written in question order as each question's last turn is in
+            for i, (turns, meta, error) in run_jobs(eng, (job(q) for q in todo), slots=concurrency,
+                                                    on_completion=on_completion):
+                q = todo[i]
+                if error is not None:
+                    failed += 1
+                    log(f"question {q.question_id} turn {error[0] + 1}: {error[1]} (retried next run)")
+                    continue
+                w.write({
+                    "question_id": q.question_id,
+                    "answer_id": _answer_id(name, q.question_id, turns),
+                    "model_id": name,
+                    "choices": [{"index": 0, "turns": turns}],
+                    "tstamp": time.time(),
+                    "ownchat": {
+                        "finish_reasons": meta["finish"],
+                        "completion_tokens": meta["tokens"],
+                        "provenance": provenance(eng, template="judge-answer", params=params,
+                                                 stage="judge.answer"),
+                    },
+                })
+                written += 1
     finally:
         if own_engine:
             eng.close()

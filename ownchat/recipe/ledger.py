@@ -66,6 +66,10 @@ def licence_ledger(recipe: Recipe, results: dict[str, StageResult] | None = None
     if recipe.teacher and recipe.synth:
         shared.append(_item("teacher", recipe.teacher.model, spec_terms(recipe.teacher), binding=True,
                             source="wrote the training data"))
+    if recipe.synth and recipe.synth.mix_sharegpt:
+        # mixed in verbatim: ChatGPT's answers, bound by OpenAI's terms whatever the teacher is
+        shared.append(_item("data", f"sharegpt pack ({recipe.synth.mix_sharegpt} conversations, synth.mix_sharegpt)",
+                            lookup("sharegpt"), binding=True, source="people's questions with ChatGPT's answers"))
     for f in recipe.data:
         lic, where = data_licence(recipe, f.path, f.license)
         shared.append(_item("data", f.path, lookup(lic), binding=True, source=where))

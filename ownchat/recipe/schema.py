@@ -92,6 +92,13 @@ class Synth(_Strict):
     language: str | None = None  # e.g. "zh-TW": asked of the teacher, and checked by the filters
     topic: str | None = None
     max_cost: float | None = Field(None, gt=0)  # USD: stop synth once a priced teacher has cost this much
+    # answer only: add verifiable constraints (IFEval-checkable, never IFEval's own prompts) and keep
+    # only answers that pass, trying up to constraint_samples answers per instruction
+    constraints: bool = False
+    constraint_samples: int = Field(4, ge=1, le=16)
+    # append this many ShareGPT conversations (ChatGPT's answers): the licence ledger then says the
+    # students are not cleared for a model that competes with OpenAI
+    mix_sharegpt: int = Field(0, ge=0)
     filters: Filters = Field(default_factory=Filters)
     options: dict[str, Any] = Field(default_factory=dict)  # passed through to ownchat.synth.SynthConfig
 
@@ -99,6 +106,13 @@ class Synth(_Strict):
     @classmethod
     def _prompts(cls, v: str, info: ValidationInfo) -> str:
         return v if v == "builtin" else _check_file(v, info)
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("method", "alpaca") != "answer":
+            raise ValueError("constraints need method: answer (the teacher answers constrained instructions)")
+        return v
 
 
 class SFT(_Strict):

@@ -5,8 +5,11 @@
     res.kept, res.filtered, res.teacher_tokens
 
 Modes: ``self-instruct`` (Wang et al. 2022), ``alpaca`` (Taori et al. 2023), ``answer`` (distil
-responses for existing prompts) and ``chat`` (multi-turn, the teacher plays both sides). Runs are
-resumable: run the same command again after a crash and it continues where it stopped.
+responses for existing prompts; ``constraints=True`` adds verifiable constraints and keeps only
+answers that pass IFEval's checkers) and ``chat`` (multi-turn, the teacher plays both sides). Work
+runs as a rolling queue that keeps every teacher slot busy (``ownchat.engines.rolling``), committed
+in order. Runs are resumable: run the same command again after a crash and it continues where it
+stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ownchat.synth.filters import FilterConfig, Filters
-from ownchat.synth.runner import SynthConfig, SynthResult, Teacher, run_rounds, stats_path_for
+from ownchat.synth.runner import SynthConfig, SynthResult, Teacher, run_units, stats_path_for
 
 __all__ = ["MODES", "FilterConfig", "SynthConfig", "SynthResult", "run_synth", "stats_path_for"]
 
@@ -48,6 +51,12 @@ def run_synth(cfg: SynthConfig, log: Callable[[str], None] = print, engine=None,
         raise UserError("--n must be at least 1")
     if cfg.mode == "answer" and not cfg.inputs:
         raise UserError("answer mode needs --input FILE (instructions or conversations to answer)")
+    if cfg.constraints and cfg.mode != "answer":
+        raise UserError("--constraints works with answer mode: ownchat synth answer --constraints --input FILE")
+    if cfg.constraint_samples < 1:
+        raise UserError("--constraint-samples must be at least 1")
+    if cfg.mix_sharegpt < 0:
+        raise UserError("--mix-sharegpt must be 0 or more")
     mode_cls = _mode_class(cfg.mode)
     own = engine is None
     if own:
@@ -60,7 +69,7 @@ def run_synth(cfg: SynthConfig, log: Callable[[str], None] = print, engine=None,
             cfg.filters = replace(cfg.filters, language=cfg.language)
         filters = Filters(cfg.filters)
         mode = mode_cls(cfg, teacher, filters, log)
-        return run_rounds(cfg, mode, teacher, filters, log, on_kept=on_kept)
+        return run_units(cfg, mode, teacher, filters, log, on_kept=on_kept)
     finally:
         if own:
             engine.close()

@@ -6,6 +6,8 @@ The teacher writes the user's opening message (unless a seed question is given),
 a follow-up as the user, and so on for ``--turns`` exchanges. Opening messages pass the instruction
 filters and ROUGE-L; every message passes the output filters; a conversation that goes wrong later
 keeps the exchanges before the failure. Output is ShareGPT (``conversations: [{from, value}]``).
+Each conversation is one unit: its turns run one after another while other conversations fill the
+teacher's other slots.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ownchat.data.dedup import DedupIndex
 from ownchat.data.provenance import provenance
 from ownchat.errors import DataError
 from ownchat.synth import prompts
 from ownchat.synth.parse import parse_user_turn
-from ownchat.synth.runner import Mode
+from ownchat.synth.runner import Mode, Outcome, UnitJob
 from ownchat.synth.seedtasks import load_seeds
 
 
@@ -51,6 +52,7 @@ def load_topics(path: Path) -> list[tuple[str, bool]]:
 
 class ChatMode(Mode):
     name = "chat"
+    max_per_unit = 1
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,81 +63,68 @@ class ChatMode(Mode):
             self.topics = [(cfg.topic, False)]
         else:
             self.topics = [(t["instruction"], False) for t in load_seeds(cfg.seeds, cfg.language)]
-        self._candidates = 0
-
-    def candidates(self) -> int:
-        return self._candidates
+        # a conversation's first message is ROUGE-checked early against conversations committed
+        # ``lag`` units before it (so a near-copy is not answered for nothing), and again at commit
+        self.lag = 4 * max(1, cfg.concurrency)
 
     def restore(self, kept: list[dict[str, Any]]) -> None:
         for rec in kept:
             conv = rec.get("conversations") or []
             if conv:
-                self.filters.keep(conv[0]["value"])
+                self.keep(conv[0]["value"], rec["provenance"]["unit"])
 
-    def run_round(self, r: int, need: int) -> list[dict[str, Any]]:
+    def job(self, unit: int) -> UnitJob:
         cfg, teacher, filters = self.cfg, self.teacher, self.filters
-        k = max(1, cfg.concurrency)
-        picks = [((r - 1) * k + j) % len(self.topics) for j in range(k)]
-        convs = [{"j": j, "topic": self.topics[t][0], "question": self.topics[t][1], "msgs": [], "alive": True,
-                  "why": None} for j, t in enumerate(picks)]
-        self._candidates += len(convs)
-        pending = DedupIndex(cfg.filters.rouge_threshold)
+        topic, is_question = self.topics[(unit - 1) % len(self.topics)]
+        upto = self.index_as_of(unit)
         a_params = teacher.params("chat-assistant", temperature=0.0)
+        msgs: list[dict[str, str]] = []
+        why = None
         for turn in range(max(1, cfg.turns)):
-            live = [c for c in convs if c["alive"]]
-            need_user = [c for c in live if not (turn == 0 and c["question"])]
-            reqs = [teacher.chat(prompts.chat_user(c["topic"], c["msgs"], cfg.language),
-                                 teacher.params("chat-user", r, c["j"], turn, max_tokens=256)) for c in need_user]
-            texts = {id(c): comp for c, comp in zip(need_user, teacher.run(reqs), strict=True)}
-            for c in live:
-                if turn == 0 and c["question"]:
-                    msg = c["topic"]
-                else:
-                    comp = texts[id(c)]
-                    msg = parse_user_turn(comp.text) if comp.ok else ""
-                why = self._check_user(msg, first=turn == 0, pending=pending)
-                if why:
-                    c["alive"] = False
-                    c["why"] = c["why"] or why
-                    continue
-                c["msgs"].append({"role": "user", "content": msg})
-            live = [c for c in convs if c["alive"]]
-            reqs = [teacher.chat(prompts.chat_assistant(c["msgs"], cfg.language), a_params) for c in live]
-            for c, comp in zip(live, teacher.run(reqs), strict=True):
-                why = ("teacher_error" if comp.error else "truncated" if comp.finish_reason == "length"
-                       else filters.check_output(comp.text, count=False))
-                if why:
-                    c["msgs"].pop()  # drop the unanswered user turn
-                    c["alive"] = False
-                    c["why"] = c["why"] or why
-                    continue
-                c["msgs"].append({"role": "assistant", "content": comp.text.strip()})
-        out = []
-        for c in convs:
-            if not c["msgs"]:
-                filters.reject(c["why"] or "parse_failure")
-                continue
-            filters.keep(c["msgs"][0]["content"])
-            prov = provenance(teacher.engine, template=prompts.template_id("chat.assistant"), params=a_params,
-                              stage="synth", mode=self.name, round=r, language=cfg.language, topic=c["topic"],
-                              user_template=prompts.template_id("chat.user"))
-            back = {"user": "human", "assistant": "gpt"}
-            out.append({"id": f"chat-{r}-{c['j']}",
-                        "conversations": [{"from": back[m["role"]], "value": m["content"]} for m in c["msgs"]],
-                        "provenance": prov})
-            if len(out) >= need:
+            if turn == 0 and is_question:
+                msg = topic
+            else:
+                u_params = teacher.params("chat-user", unit, turn, max_tokens=256)
+                (comp,) = yield [teacher.chat(prompts.chat_user(topic, msgs, cfg.language), u_params)]
+                msg = parse_user_turn(comp.text) if comp.ok else ""
+            why = self._check_user(msg, first=turn == 0, upto=upto)
+            if why:
                 break
+            msgs.append({"role": "user", "content": msg})
+            (comp,) = yield [teacher.chat(prompts.chat_assistant(msgs, cfg.language), a_params)]
+            why = ("teacher_error" if comp.error else "truncated" if comp.finish_reason == "length"
+                   else filters.check_output(comp.text, count=False))
+            if why:
+                msgs.pop()  # drop the unanswered user turn; the exchanges before it stay
+                break
+            msgs.append({"role": "assistant", "content": comp.text.strip()})
+        out = Outcome(candidates=1)
+        if not msgs:
+            out.rejects[why or "parse_failure"] += 1
+            return out
+        prov = provenance(teacher.engine, template=prompts.template_id("chat.assistant"), params=a_params,
+                          stage="synth", mode=self.name, unit=unit, language=cfg.language, topic=topic,
+                          user_template=prompts.template_id("chat.user"))
+        back = {"user": "human", "assistant": "gpt"}
+        out.records.append({"id": f"chat-{unit}",
+                            "conversations": [{"from": back[m["role"]], "value": m["content"]} for m in msgs],
+                            "provenance": prov})
         return out
 
-    def _check_user(self, msg: str, first: bool, pending: DedupIndex) -> str | None:
+    def commit(self, unit: int, outcome: Outcome, need: int) -> list[dict[str, Any]]:
+        kept = []
+        for rec in outcome.records[:need]:
+            first = rec["conversations"][0]["value"]
+            if self.filters.check_similar(first):  # a near-copy committed since the early check
+                continue
+            self.keep(first, unit)
+            kept.append(rec)
+        return kept
+
+    def _check_user(self, msg: str, first: bool, upto: int) -> str | None:
         f = self.filters
         if not msg:
             return "parse_failure"
         if first:
-            why = f.check_instruction(msg) or f.check_similar(msg, pending)
-            if why:  # already counted by the filter; count the conversation once only
-                f.counts[why] -= 1
-                return why
-            pending.force_add(msg)
-            return None
+            return f.check_instruction(msg, count=False) or f.check_similar(msg, upto=upto, count=False)
         return f.check_output(msg, count=False, assistant=False)

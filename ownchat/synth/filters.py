@@ -24,7 +24,8 @@ DEFAULT_BLACKLIST = (
 
 # Every reason a candidate can be dropped, in report order.
 REASONS = ("parse_failure", "too_short", "too_long", "blacklist", "punctuation_start", "empty_output",
-           "garbled", "refusal", "output_too_long", "truncated", "wrong_language", "rouge_similar", "teacher_error")
+           "garbled", "refusal", "output_too_long", "truncated", "wrong_language", "rouge_similar", "teacher_error",
+           "ifeval_overlap")  # plus constraint_failed:<IFEval instruction id> with --constraints
 
 
 @dataclass
@@ -79,46 +80,63 @@ class Filters:
         self.counts[reason] += 1
         return reason
 
-    def check_instruction(self, instruction: str) -> str | None:
-        """Reason to drop a new instruction on its own merits (similarity is ``check_similar``), or None."""
+    def check_instruction(self, instruction: str, *, count: bool = True) -> str | None:
+        """Reason to drop a new instruction on its own merits (similarity is ``check_similar``), or None.
+
+        ``count=False`` only reports the reason (a unit's job counts it when the unit commits).
+        """
+        reason = self._instruction_reason(instruction)
+        return self.reject(reason) if reason and count else reason
+
+    def _instruction_reason(self, instruction: str) -> str | None:
         cfg = self.config
         inst = instruction.strip()
         n = len(tokenize(inst))
         if n < cfg.min_words:
-            return self.reject("too_short")
+            return "too_short"
         if n > cfg.max_words:
-            return self.reject("too_long")
+            return "too_long"
         if self._black and self._black.search(inst):
-            return self.reject("blacklist")
+            return "blacklist"
         if not inst[0].isalnum():
-            return self.reject("punctuation_start")
+            return "punctuation_start"
         if is_garbled(inst):
-            return self.reject("garbled")
+            return "garbled"
         if self._lang and not matches(inst, self._lang):
-            return self.reject("wrong_language")
+            return "wrong_language"
         return None
 
-    def check_similar(self, instruction: str, pending: DedupIndex | None = None) -> str | None:
+    def check_similar(self, instruction: str, pending: DedupIndex | None = None, *, upto: int | None = None,
+                      count: bool = True) -> str | None:
         """'rouge_similar' when ROUGE-L F > threshold against a kept (or ``pending``) instruction.
 
         Only kept records enter the main index (``keep``), so a resumed run that rebuilds the index
-        from the output file makes the same decisions as one that never stopped.
+        from the output file makes the same decisions as one that never stopped. ``upto`` looks only
+        at the first ``upto`` kept texts (``size`` as it was when the asking unit's view was fixed).
         """
-        if self.index.is_duplicate(instruction) or (pending is not None and pending.is_duplicate(instruction)):
-            return self.reject("rouge_similar")
+        if self.index.is_duplicate(instruction, upto) or (pending is not None and pending.is_duplicate(instruction)):
+            return self.reject("rouge_similar") if count else "rouge_similar"
         return None
+
+    @property
+    def size(self) -> int:
+        """Texts in the ROUGE-L index (seeds and kept instructions, in the order they were kept)."""
+        return len(self.index)
 
     def keep(self, instruction: str) -> None:
         self.index.force_add(instruction)
 
     def check_output(self, output: str, inp: str = "", *, count: bool = True,
-                     language: str | None = None, assistant: bool = True) -> str | None:
+                     language: str | None = None, assistant: bool = True, check_language: bool = True) -> str | None:
         """Reason to drop an answer (and its instruction), or None. ``count=False`` only reports it.
 
         ``language`` overrides the run's language for this one answer (answer mode: the question's own).
         ``assistant=False`` checks a simulated user's turn, which may well say "sorry, I can't".
+        ``check_language=False`` skips the language rule (a language the instruction asked for is
+        checked by IFEval's checker instead).
         """
-        reason = self._output_reason(output, inp, (language or self._lang) if self._lang else None, assistant)
+        lang = (language or self._lang) if self._lang and check_language else None
+        reason = self._output_reason(output, inp, lang, assistant)
         return self.reject(reason) if reason and count else reason
 
     def _output_reason(self, output: str, inp: str, lang: str | None, assistant: bool) -> str | None:

@@ -20,6 +20,7 @@ VERSIONS = {
     "self-instruct.class-instances": "v1",
     "alpaca.batch": "v1",
     "answer": "v1",
+    "answer.constrained": "v1",
     "chat.user": "v1",
     "chat.assistant": "v1",
 }

@@ -15,6 +15,7 @@ import pytest
 from ownchat.data.dedup import DedupIndex
 from ownchat.engines import CachedEngine, ResponseCache, load_engine
 from ownchat.synth import FilterConfig, SynthConfig, run_synth
+from ownchat.synth.filters import REASONS as FILTER_REASONS
 from ownchat.synth.filters import Filters
 from ownchat.synth.seedtasks import load_seeds
 
@@ -74,27 +75,65 @@ def test_answer_mode(teacher, tmp_path):
     assert all(r["instruction"] in qs and r["output"].strip() for r in recs)
 
 
-def test_resume_after_sigkill(smollm2_gguf, tmp_path):
-    out, db = tmp_path / "chat.jsonl", tmp_path / "cache.sqlite"
-    cmd = [sys.executable, "-m", "ownchat.cli.main", "synth", "chat", "--teacher", "smollm2-135m-instruct",
-           "--n", "6", "--turns", "1", "--concurrency", "2", "--gen-tokens", "64", "--out", str(out),
-           "--cache-db", str(db), "--min-words", "2"]
+def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
+    """kill -9 right after the 3rd record commits; the rerun loses and repeats nothing.
+
+    The child parks itself after that commit (a record boundary the test waits for), so the kill
+    always lands at the same place; only requests already in flight can be answered twice.
+    """
+    child = Path(__file__).with_name("synth_child.py")
+    out, db, keys1, keys2 = (tmp_path / n for n in ("a.jsonl", "cache.sqlite", "k1.log", "k2.log"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if out.exists() and out.read_text().count("\n") >= 2:
-            break
+    proc = subprocess.Popen([sys.executable, str(child), str(out), str(db), str(keys1), "3"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = out.with_name(out.name + ".paused")
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
         time.sleep(0.2)
-    assert proc.poll() is None, "finished before it could be killed; make the run longer"
+    assert marker.exists(), f"the child never reached 3 records: {proc.stderr.read()[-2000:] if proc.poll() else ''}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = [json.loads(x)["id"] for x in out.read_text().splitlines() if x.endswith("}")]
-    assert 2 <= len(before) < 6
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    before = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert len(before) == 3  # exactly the boundary: nothing half-written
+    stats = json.loads((tmp_path / "a.stats.json").read_text())
+    assert stats["kept"] == 3 and stats["stopped"] is None
+    done = subprocess.run([sys.executable, str(child), str(out), str(db), str(keys2)], env=env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
-    assert len(ids) == len(set(ids)) == 6
-    assert ids[: len(before)] == before
-    stats = json.loads(Path(str(out).replace(".jsonl", ".stats.json")).read_text())
-    assert stats["kept"] == 6 and stats["stopped"] == "n_reached"
+    stats = json.loads((tmp_path / "a.stats.json").read_text())
+    assert len(ids) == len(set(ids)) == stats["kept"] and ids[:3] == before
+    assert stats["stopped"] == "input_exhausted" and stats["units_done"] == 8
+    assert stats["kept"] + sum(stats["filtered"].values()) == 8  # every question kept or counted once
+    paid_twice = set(keys1.read_text().split()) & set(keys2.read_text().split())
+    assert len(paid_twice) <= 2  # at most the requests in flight at the kill (2 slots)
+    # an uninterrupted run makes the same decisions (from the cache: it pays for nothing)
+    keys3 = tmp_path / "k3.log"
+    ref = subprocess.run([sys.executable, str(child), str(tmp_path / "ref.jsonl"), str(db), str(keys3)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    assert [json.loads(x)["id"] for x in (tmp_path / "ref.jsonl").read_text().splitlines()] == ids
+    assert keys3.read_text() == ""
+
+
+def test_answer_constraints_on_the_real_pack(teacher, tmp_path):
+    """answer --constraints with SmolLM2: what is kept passes IFEval's checker; the rest is counted."""
+    from ownchat.judge.ifeval_check import check
+
+    src = tmp_path / "q.jsonl"
+    qs = ["Describe a good morning routine for a student.", "Explain why the sky looks blue during the day.",
+          "Give advice to someone learning to cook at home.", "Describe the water cycle for a child.",
+          "Suggest ways to save money on groceries.", "Explain what a habit is and how to build one."]
+    src.write_text("".join(json.dumps({"instruction": q}) + "\n" for q in qs))
+    cfg = SynthConfig(mode="answer", out=tmp_path / "c.jsonl", n=10, inputs=src, gen_tokens=160, constraints=True,
+                      constraint_samples=2, filters=FilterConfig(language="en"))
+    res = run_synth(cfg, log=lambda m: None, engine=teacher)
+    recs = [json.loads(x) for x in cfg.out.read_text().splitlines()] if cfg.out.exists() else []
+    assert res.stopped == "input_exhausted" and len(recs) == res.kept
+    assert res.kept + sum(res.filtered.values()) == len(qs)
+    assert sum(res.checks.values()) >= len(qs)  # every answer that reached the checker was counted
+    for r in recs:
+        assert check(r["output"], r["instruction"], r["instruction_id_list"], r["kwargs"]).prompt_strict
+        assert r["provenance"]["constraints"] and r["provenance"]["sample_index"] in (0, 1)
+    for reason in res.filtered:
+        assert reason.startswith("constraint_failed:") or reason in FILTER_REASONS, reason

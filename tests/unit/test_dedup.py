@@ -120,3 +120,23 @@ def test_data_dedup_cli(tmp_path):
     assert "kept 2, dropped 1" in res.output
     bad = CliRunner().invoke(app, ["data", "dedup", str(src), "--out", str(out), "--field", "nope"])
     assert bad.exit_code == 2 and "no field 'nope'" in bad.output
+
+
+def test_best_match_upto_sees_the_index_as_it_was():
+    """``upto=k`` answers as an index holding only the first k texts would (short and long texts)."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(30)]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 90))) for _ in range(260)]
+    full = DedupIndex(0.5)
+    for t in texts[:200]:
+        full.force_add(t)
+    for upto in (0, 1, 37, 120, 200):
+        ref = DedupIndex(0.5)
+        for t in texts[:upto]:
+            ref.force_add(t)
+        for q in texts[200:]:
+            assert full.best_match(q, upto) == ref.best_match(q)
+    assert full.best_match(texts[150])[1] == 150  # itself...
+    assert full.best_match(texts[150], upto=150)[1] != 150  # ...unless the view predates it

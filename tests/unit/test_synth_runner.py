@@ -3,6 +3,7 @@
 import json
 import random
 import threading
+import time
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_modes_reach_n_with_provenance(tmp_path, mode):
     assert len({r["id"] for r in recs}) == 10
     for r in recs:
         prov = r["provenance"]
-        assert prov["teacher"] == "scripted:1" and prov["template"].endswith("/v1") and prov["round"] >= 1
+        assert prov["teacher"] == "scripted:1" and prov["template"].endswith("/v1") and prov["unit"] >= 1
         assert "terms" in prov and "params" in prov
     if mode == "chat":
         assert all(r["conversations"][0]["from"] == "human" and len(r["conversations"]) == 6 for r in recs)
@@ -187,3 +188,52 @@ def test_answer_mode_answers_each_question_in_its_own_language(tmp_path):
     # an explicit other language is asked of every question
     _run(tmp_path, "answer", 10, Polyglot(), inputs=src, language="zh-TW", name="zh.jsonl")
     assert [r["provenance"]["language"] for r in _records(tmp_path / "zh.jsonl")] == ["zh-TW", "zh-TW"]
+
+
+class Jittery(ScriptedTeacher):
+    """The same answers, finishing in a shuffled order (each request waits a random moment)."""
+
+    def generate(self, req):
+        time.sleep(random.random() * 0.004)
+        return super().generate(req)
+
+
+@pytest.mark.parametrize("mode", ["alpaca", "self-instruct", "chat"])
+def test_output_does_not_depend_on_which_answer_comes_back_first(tmp_path, mode):
+    a = _run(tmp_path, mode, 14, ScriptedTeacher(), name="a.jsonl", cache="a.sqlite")
+    b = _run(tmp_path, mode, 14, Jittery(), name="b.jsonl", cache="b.sqlite")
+
+    def strip(recs):
+        for r in recs:
+            r["provenance"].pop("time")
+        return recs
+
+    assert strip(_records(tmp_path / "a.jsonl")) == strip(_records(tmp_path / "b.jsonl"))
+    assert a.filtered == b.filtered and a.units == b.units and a.usage == b.usage
+
+
+def test_budget_stop_falls_at_the_same_unit_whatever_the_timing(tmp_path):
+    a = _run(tmp_path, "alpaca", 1000, ScriptedTeacher(), name="a.jsonl", cache="a.sqlite", max_tokens=300)
+    b = _run(tmp_path, "alpaca", 1000, Jittery(), name="b.jsonl", cache="b.sqlite", max_tokens=300)
+    assert a.stopped == b.stopped == "max_tokens"
+    assert (a.kept, a.units, a.teacher_tokens) == (b.kept, b.units, b.teacher_tokens)
+    assert a.teacher_tokens >= 300 > a.teacher_tokens - 40  # the unit that crossed the budget is the last
+
+
+def test_mix_sharegpt_appends_conversations_with_their_terms_once(tmp_path):
+    from ownchat.models.store import installed
+
+    if installed("sharegpt") is None:
+        pytest.skip("needs the sharegpt pack: ownchat models pull sharegpt")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"instruction": "Name two rivers in Europe."}) + "\n")
+    res = _run(tmp_path, "answer", 5, ScriptedTeacher(), inputs=src, mix_sharegpt=3)
+    recs = _records(tmp_path / "out.jsonl")
+    mixed = [r for r in recs if r["provenance"]["stage"] == "mix"]
+    assert res.kept == 1 and res.mixed == {"sharegpt": 3} and len(mixed) == 3 and len(recs) == 4
+    for r in mixed:
+        assert r["id"].startswith("sharegpt-") and r["conversations"][0]["from"] == "human"
+        assert r["provenance"]["terms"]["commercial"] is False and "compet" in r["provenance"]["terms"]["note"]
+    again = _run(tmp_path, "answer", 5, ScriptedTeacher(), inputs=src, mix_sharegpt=4)  # resumable, extends
+    recs2 = _records(tmp_path / "out.jsonl")
+    assert again.kept == 1 and len(recs2) == 5 and recs2[:4] == recs

@@ -79,7 +79,8 @@ def run_synth_stage(stage, ctx: StageContext) -> StageResult:
     cfg = SynthConfig(mode=s.method, out=out, teacher=spec.model, n=s.n, seeds=seeds, inputs=inputs,
                       language=language, topic=s.topic, concurrency=spec.concurrency or 4, max_cost=s.max_cost,
                       seed=r.seed, temperature=s.temperature, gen_tokens=s.max_tokens, batch_size=s.batch_size,
-                      turns=s.turns, system=s.system, base_url=_one(spec.base_url),
+                      turns=s.turns, system=s.system, base_url=_one(spec.base_url), constraints=s.constraints,
+                      constraint_samples=s.constraint_samples, mix_sharegpt=s.mix_sharegpt,
                       filters=FilterConfig(**{"language": language, **(filters or {})}), **options)
     engine = open_engine(spec, ctx.log)
     try:
@@ -90,9 +91,13 @@ def run_synth_stage(stage, ctx: StageContext) -> StageResult:
     usage = priced(d.get("usage") or {}, spec)
     if d.get("cost_usd"):
         usage["cost_usd"] = d["cost_usd"]
-    summary: dict[str, Any] = {"kept": d["kept"], "candidates": d["candidates"], "rounds": d["rounds"],
+    summary: dict[str, Any] = {"kept": d["kept"], "candidates": d["candidates"], "units": d["units"],
                                "stopped": d["stopped"], "teacher_tokens": d["teacher_tokens"],
                                "filtered": d.get("filtered") or {}}
+    if d.get("checks"):
+        summary["constraint_checks"] = d["checks"]
+    if d.get("mixed"):
+        summary["mixed"] = d["mixed"]
     speeds = {}
     u = d.get("usage") or {}
     if not spec.remote and u.get("completion_tokens") and not u.get("cached") and d.get("wall_s", 0) > 20:
