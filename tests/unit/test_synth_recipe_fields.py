@@ -43,7 +43,7 @@ def test_sharegpt_mix_is_in_the_ledger_and_blocks_clearance(tmp_path):
 
 def test_adapter_passes_the_fields_to_synth(tmp_path, monkeypatch):
     import ownchat.synth as synth
-    from ownchat.recipe import synth_adapter
+    from ownchat.recipe.stages import synth as synth_adapter
     from ownchat.recipe.plan import StageContext
     from ownchat.recipe.stages import SynthStage
 

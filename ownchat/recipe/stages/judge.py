@@ -31,6 +31,8 @@ class JudgeStage(Stage):
         return {"judge": spec_settings(self.spec), **self.r.judge.model_dump(exclude={"judge"})}
 
     def estimate(self, speeds: Speeds) -> Estimate:
+        if self.r.judge.require_valid:  # known only once the judge is loaded; usually skipped on a CPU
+            return Estimate(10.0, note="only if the judge passed `ownchat judge validate`")
         n, turns = bench_size(self.r)
         comparisons = len([c for c in self.r.judge.compare if c != "teacher" or self.r.teacher])
         out_tokens = 1 if self.r.judge.method == "prob" else 90
