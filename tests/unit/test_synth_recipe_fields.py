@@ -43,9 +43,9 @@ def test_sharegpt_mix_is_in_the_ledger_and_blocks_clearance(tmp_path):
 
 def test_adapter_passes_the_fields_to_synth(tmp_path, monkeypatch):
     import ownchat.synth as synth
-    from ownchat.recipe.stages import synth as synth_adapter
     from ownchat.recipe.plan import StageContext
     from ownchat.recipe.stages import SynthStage
+    from ownchat.recipe.stages import synth as synth_adapter
 
     seen = {}
 
@@ -60,7 +60,7 @@ def test_adapter_passes_the_fields_to_synth(tmp_path, monkeypatch):
             pass
 
     monkeypatch.setattr(synth, "run_synth", fake_run)
-    monkeypatch.setattr("ownchat.recipe.stages.open_engine", lambda spec, log: NoEngine())
+    monkeypatch.setattr(synth_adapter, "open_engine", lambda spec, log: NoEngine())
     r = _recipe(tmp_path, "{method: answer, constraints: true, constraint_samples: 2, mix_sharegpt: 7}")
     stage = SynthStage(r)
     ctx = StageContext(run_dir=tmp_path, dir=tmp_path / "synth", results={}, log=lambda m: None)
