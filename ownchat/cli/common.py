@@ -37,6 +37,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (UserError, ModelNotFound, PackError, EngineError, FileNotFoundError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             sys.exit(2)
+        except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            # a path given where a file belongs (or an unreadable one) caught deep inside a stage
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}", highlight=False, markup=True)
+            sys.exit(2)
 
     return wrapper
 

@@ -72,7 +72,7 @@ def export_cmd(ids: list[str] = typer.Argument(None, help="conversation ids or p
         for r in records:
             typer.echo(json.dumps(r, ensure_ascii=False))
         return
-    write_jsonl(out, records)  # atomic: an interrupted export never leaves half a file
+    write_jsonl(out, records, mode=0o600)  # atomic, and as private as the database it comes from
     console.print(f"wrote {len(records)} conversations to {out}")
 
 

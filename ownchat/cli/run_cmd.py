@@ -50,9 +50,12 @@ def _print_plan(plan) -> None:
 
 
 def _run(recipe_path: Path, out: Path | None, dry_run: bool, report_only: bool) -> None:
+    from ownchat.data.jsonl import check_input
     from ownchat.recipe import plan_recipe, rebuild_report, run_recipe
     from ownchat.recipe.plan import fmt_seconds
 
+    if recipe_path.is_dir():
+        check_input(recipe_path)  # a run directory or a folder of recipes: name the YAML file
     plan = plan_recipe(recipe_path, out)
     if report_only:
         console.print(f"report: {rebuild_report(recipe_path, plan.run_dir)}")

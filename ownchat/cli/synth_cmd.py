@@ -50,7 +50,16 @@ def _make(mode: str):
         blacklist: str = typer.Option(None, help="comma-separated keywords replacing the default blacklist"),
         rouge_threshold: float = typer.Option(0.7, help="drop when ROUGE-L F > this against anything kept"),
     ) -> None:
+        from ownchat.data.jsonl import check_input, check_output, read_records
+        from ownchat.errors import DataError
         from ownchat.synth import FilterConfig, SynthConfig, run_synth
+
+        check_output(out)
+        if input_file is not None:
+            check_input(input_file)
+            if mode == "answer" and not read_records(input_file):
+                raise DataError(input_file, None, "no prompts (the file is empty)",
+                                "give a file with one prompt or conversation a line; nothing was written")
 
         fc = FilterConfig(min_words=min_words, max_words=max_words,
                           rouge_threshold=rouge_threshold)
