@@ -23,6 +23,16 @@ from ownchat.errors import UserError
 console = Console(stderr=True)
 
 
+def print_table(table: Any, *, err: bool = False) -> None:
+    """A Rich table, whole. On a terminal it fits the window; piped or redirected, Rich would cut it to
+    80 columns and turn long names into "smollm2-135m…", so it is printed at its natural width."""
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        Console(file=stream).print(table)
+    else:
+        Console(file=stream, width=100_000, no_color=True, highlight=False).print(table)
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print UserError / known lookup failures as one clear line and exit 2, without a traceback."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import console, print_table, progress, user_errors
 
 app = typer.Typer(help="Training data: ROUGE-L dedup, format conversion, statistics.", no_args_is_help=True)
 
@@ -144,7 +144,7 @@ def stats_cmd(
         for name in ("instruction_tokens", "output_tokens", "user_turns"):
             h = st[name]
             t.add_row(name, *(str(h[k]) for k in ("min", "median", "mean", "p90", "max")))
-        console.print(t)
+        print_table(t, err=True)
         console.print(f"{st['distinct_leading_verbs']} distinct leading verbs; top: "
                       + ", ".join(f"{v} ({c})" for v, c in st["leading_verbs"][:top]), highlight=False)
     if png:

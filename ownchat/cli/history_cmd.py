@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, user_errors
+from ownchat.cli.common import console, print_table, user_errors
 
 app = typer.Typer(help="Chat history saved by `ownchat serve` (a local SQLite file).", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def list_cmd(history: Path = HistoryOpt, as_json: bool = typer.Option(False, "--
     for c in convs:
         when = dt.datetime.fromtimestamp(c["updated"]).strftime("%Y-%m-%d %H:%M")
         t.add_row(c["id"][:8], c["title"], str(c["n_messages"]), c["model"], when)
-    console.print(t)
+    print_table(t)
 
 
 @app.command("export")

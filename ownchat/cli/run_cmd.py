@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, user_errors
+from ownchat.cli.common import console, print_table, user_errors
 
 
 def recipes_dir() -> Path:
@@ -34,7 +34,7 @@ def _print_plan(plan) -> None:
     tot = plan.totals()
     t.add_row("[bold]total", "", f"[bold]{fmt_seconds(tot['seconds'])}", f"{int(tot['tokens_in']):,}",
               f"{int(tot['tokens_out']):,}", f"${tot['cost_usd']:,.2f}", "")
-    console.print(t)
+    print_table(t, err=True)
     speeds = "GPU" if plan.device == "cuda" else "CPU"
     console.print(f"[dim]times for this machine ({speeds}); tokens in/out and cost count teacher and judge "
                   "calls; speeds measured by earlier runs here replace the defaults[/]")

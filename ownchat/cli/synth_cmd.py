@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import console, print_table, progress, user_errors
 
 app = typer.Typer(help="A teacher model writes training data (Self-Instruct, Alpaca, answers, chats).",
                   no_args_is_help=True)
@@ -89,7 +89,7 @@ def _report(res) -> None:
     t.add_column("dropped", justify="right")
     for reason, count in sorted(res.filtered.items(), key=lambda kv: -kv[1]):
         t.add_row(reason, str(count))
-    console.print(t)
+    print_table(t, err=True)
     console.print(f"teacher: {res.usage['requests']} requests ({res.usage['cached']} from cache), "
                   f"{res.teacher_tokens:,} tokens, ${res.cost_usd:.4f}; {res.wall_s:.0f} s over {res.rounds} rounds")
     console.print(f"wrote {res.out}  (stats: {res.stats_path})", highlight=False)
