@@ -66,9 +66,8 @@ def host_policy(bind: str, extra: Iterable[str] = ()) -> HostPolicy:
     (``--allow-host``), and for a wildcard bind this machine's own names and any IP literal."""
     names = {*LOOPBACK_NAMES, host_name(bind), *(host_name(e) for e in extra if e)}
     wildcard = host_name(bind) in WILDCARDS
-    if wildcard:
-        for n in (socket.gethostname(), socket.getfqdn()):
-            names.add(n.lower())
+    if wildcard:  # the machine's own name (no DNS lookup: this may be an offline machine)
+        names.add(socket.gethostname().lower())
     names.discard("")
     return HostPolicy(frozenset(names), wildcard)
 
