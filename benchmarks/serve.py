@@ -1,9 +1,15 @@
 """`ownchat serve` under load vs the bare llama.cpp engine with the same load.
 
-N concurrent streaming clients on loopback send chat requests for a fixed time (then stop launching
-and let in-flight ones finish). The baseline drives the same prompts, max_tokens and slots through
-``LlamaCppEngine.raw_chat`` in-process (one thread per client), so the ratio is the cost of HTTP,
-SSE, validation and queueing. Target: >= 95% of the bare engine's tokens/s, zero errors.
+N concurrent streaming clients on loopback send chat requests for a fixed time or request count
+(then stop launching and let in-flight ones finish). The baseline drives the same prompts,
+max_tokens and slots through ``LlamaCppEngine.raw_chat`` in-process (one thread per client), so the
+ratio is the cost of HTTP, SSE, validation and queueing. Target: >= 95% of the bare engine's
+tokens/s, zero errors.
+
+Then the slot release time after a disconnect, both sides: a client hangs up once tokens flow (the
+server: closes its socket; bare: its callback returns True) and again while a ~1,000-token prompt
+is being read; the time until llama.cpp's own count of busy slots is back to 0 is reported.
+Everything binds to 127.0.0.1 only.
 
     python benchmarks/serve.py                 # 32 clients, 60 s per side, SmolLM2, 8 slots
     python benchmarks/serve.py --duration 10   # quick look
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import statistics
 import threading
 import time
@@ -47,6 +54,15 @@ class Result:
     tokens: int = 0
     seconds: float = 0.0
     ttft: list[float] = field(default_factory=list)
+    release_gen: list[float] = field(default_factory=list)  # s from hang-up to a free slot, while generating
+    release_prompt: list[float] = field(default_factory=list)  # the same, while the prompt is read
+
+    def releases(self) -> dict:
+        med = lambda v: round(1000 * statistics.median(v), 1) if v else float("nan")  # noqa: E731
+        return {"side": self.side, "release_generating_p50_ms": med(self.release_gen),
+                "release_generating_max_ms": round(1000 * max(self.release_gen), 1) if self.release_gen else None,
+                "release_prompt_p50_ms": med(self.release_prompt),
+                "release_prompt_max_ms": round(1000 * max(self.release_prompt), 1) if self.release_prompt else None}
 
     def row(self) -> dict:
         q = sorted(self.ttft) or [float("nan")]
@@ -83,14 +99,18 @@ async def _post_stream(host: str, port: int, payload: bytes) -> tuple[float | No
     return first, bytes(buf)
 
 
-async def _http_load(base_url: str, model: str, clients: int, duration: float, max_tokens: int) -> Result:
+async def _http_load(base_url: str, model: str, clients: int, duration: float, max_tokens: int,
+                     max_requests: int) -> Result:
     host, port = base_url.removeprefix("http://").split(":")
     res = Result("ownchat serve (HTTP, SSE)")
     deadline = time.perf_counter() + duration
+    launched = 0
 
     async def client(k: int) -> None:
+        nonlocal launched
         i = k
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and launched < max_requests:
+            launched += 1
             body = {"model": model, "messages": _messages(i), "max_tokens": max_tokens, "temperature": 0,
                     "stream": True, "stream_options": {"include_usage": True}}
             i += clients
@@ -120,7 +140,42 @@ def run_server(args: argparse.Namespace) -> Result:
     with ServerProcess(args.model, "--parallel", str(args.parallel), "--no-history", "--queue", str(args.clients),
                        "--max-tokens", str(args.max_tokens)) as srv:
         _warm_http(srv.base_url, args)
-        return asyncio.run(_http_load(srv.base_url, args.model, args.clients, args.duration, args.max_tokens))
+        res = asyncio.run(_http_load(srv.base_url, args.model, args.clients, args.duration, args.max_tokens,
+                                     args.max_requests))
+        for k in range(args.disconnects):  # a new first word each time: nothing comes from the prompt cache
+            res.release_gen.append(_http_hangup(srv, args, f"{k}. Count from one to one thousand in words.", True))
+            res.release_prompt.append(_http_hangup(srv, args, f"{k}. {LONG_PROMPT}", False))
+        return res
+
+
+LONG_PROMPT = "Summarise this text: " + "the quick brown fox jumps over the lazy dog " * 110  # ~1,000 tokens
+
+
+def _http_hangup(srv, args: argparse.Namespace, text: str, after_first_token: bool) -> float:
+    """Hang up on a streaming request (after its first token, or as soon as the engine holds it);
+    return the seconds until the server's engine reports no busy slot."""
+    import httpx
+
+    health = lambda: httpx.get(srv.base_url + "/healthz", timeout=60).json()  # noqa: E731
+    body = json.dumps({"model": args.model, "messages": [{"role": "user", "content": text}], "max_tokens": 2000,
+                       "temperature": 0, "stream": True}).encode()
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    if after_first_token:
+        got = b""
+        while b'"content":"' not in got:
+            got += s.recv(4096)
+    else:
+        while health()["engine_busy"] == 0:
+            time.sleep(0.02)
+        time.sleep(0.3)
+    t0 = time.perf_counter()
+    s.shutdown(socket.SHUT_RDWR)
+    s.close()
+    while health()["engine_busy"]:
+        time.sleep(0.02)
+    return time.perf_counter() - t0
 
 
 def _warm_http(base_url: str, args: argparse.Namespace) -> None:
@@ -144,10 +199,15 @@ def run_bare(args: argparse.Namespace) -> Result:
     # xllamacpp's own queue cost CPU, and the baseline should be the engine at its best.
     gate = threading.Semaphore(args.parallel) if not args.ungated else None
     deadline = time.perf_counter() + args.duration
+    launched = [0]
 
     def client(k: int) -> None:
         i = k
         while time.perf_counter() < deadline:
+            with lock:
+                if launched[0] >= args.max_requests:
+                    return
+                launched[0] += 1
             body = {"messages": _messages(i), "max_tokens": args.max_tokens, "temperature": 0, "stream": True,
                     "stream_options": {"include_usage": True}, "cache_prompt": True}
             i += args.clients
@@ -183,8 +243,47 @@ def run_bare(args: argparse.Namespace) -> Result:
     for t in threads:
         t.join()
     res.seconds = time.perf_counter() - t0
+    for k in range(args.disconnects):
+        res.release_gen.append(_bare_hangup(eng, f"{k}. Count from one to one thousand in words.", True))
+        res.release_prompt.append(_bare_hangup(eng, f"{k}. {LONG_PROMPT}", False))
     eng.close()
     return res
+
+
+def _bare_hangup(eng, text: str, after_first_token: bool) -> float:
+    """The bare engine's best case: the callback says stop at the first chance (a token, or a prompt
+    batch with return_progress); seconds from that decision to no busy slot."""
+    gone = threading.Event()
+    started = threading.Event()
+    t_stop: list[float] = []
+
+    def on_chunk(chunk: dict) -> bool:
+        if "prompt_progress" in chunk:
+            started.set()
+            if not after_first_token and gone.is_set():
+                t_stop.append(time.perf_counter())
+                return True
+            return False
+        if any((c.get("delta") or {}).get("content") for c in chunk.get("choices", ())):
+            started.set()
+            if after_first_token or gone.is_set():
+                t_stop.append(time.perf_counter())
+                return True
+        return False
+
+    body = {"messages": [{"role": "user", "content": text}], "max_tokens": 2000, "temperature": 0, "stream": True,
+            "return_progress": True, "cache_prompt": False}
+    th = threading.Thread(target=eng.raw_chat, args=(body, on_chunk))
+    th.start()
+    started.wait(120)
+    if not after_first_token:
+        time.sleep(0.3)
+    t0 = time.perf_counter()
+    gone.set()  # the client leaves now; the engine learns it at its next callback
+    th.join()
+    while eng.busy_slots():
+        time.sleep(0.02)
+    return time.perf_counter() - (t0 if not after_first_token else t_stop[0])
 
 
 def main() -> None:
@@ -194,6 +293,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load per side")
     ap.add_argument("--parallel", type=int, default=8, help="llama.cpp slots, both sides")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-requests", type=int, default=5000, help="stop launching after this many, per side")
+    ap.add_argument("--disconnects", type=int, default=3, help="hang-ups measured per side and stage")
     ap.add_argument("--ungated", action="store_true",
                     help="baseline: let all clients call llama.cpp at once (its own queue) instead of N slots")
     ap.add_argument("--json", help="also write the results here")
@@ -203,8 +304,8 @@ def main() -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"{args.clients} streaming clients, {args.duration:.0f} s per side, {args.model}, "
-                  f"{args.parallel} slots, max_tokens={args.max_tokens}")
+    console.print(f"{args.clients} streaming clients, {args.duration:.0f} s or {args.max_requests} requests per "
+                  f"side, {args.model}, {args.parallel} slots, max_tokens={args.max_tokens}")
     bare = run_bare(args)
     served = run_server(args)
     rows = [served.row(), bare.row()]
@@ -217,6 +318,15 @@ def main() -> None:
     console.print(t)
     verdict = "PASS" if ratio >= 0.95 and served.errors == 0 else "FAIL"
     console.print(f"throughput ratio serve/bare = {ratio:.3f} (target >= 0.95), errors = {served.errors}: {verdict}")
+    if args.disconnects:
+        rel = [served.releases(), bare.releases()]
+        t = Table(title="slot release after a hang-up (llama.cpp's busy-slot count back to 0)")
+        for col in rel[0]:
+            t.add_column(col)
+        for r in rel:
+            t.add_row(*[str(v) for v in r.values()])
+        console.print(t)
+        rows.extend(rel)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": rows, "ratio": ratio, "verdict": verdict,

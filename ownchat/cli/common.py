@@ -23,6 +23,16 @@ from ownchat.errors import UserError
 console = Console(stderr=True)
 
 
+def print_table(table: Any, *, err: bool = False) -> None:
+    """A Rich table, whole. On a terminal it fits the window; piped or redirected, Rich would cut it to
+    80 columns and turn long names into "smollm2-135m…", so it is printed at its natural width."""
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        Console(file=stream).print(table)
+    else:
+        Console(file=stream, width=100_000, no_color=True, highlight=False).print(table)
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print a UserError (every error meant for the user) as one clear line and exit 2, without a traceback."""
 
@@ -32,6 +42,11 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except UserError as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(2)
+        except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            # a path given where a file belongs (or an unreadable one) caught deep inside a stage
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}", highlight=False, markup=True)
             sys.exit(2)
 
     return wrapper

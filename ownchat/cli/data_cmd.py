@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import console, print_table, progress, user_errors
 
 app = typer.Typer(help="Training data: ROUGE-L dedup, format conversion, statistics.", no_args_is_help=True)
 
@@ -25,12 +25,13 @@ def dedup_cmd(
     import time
 
     from ownchat.data.dedup import DedupIndex
-    from ownchat.data.jsonl import read_records, write_jsonl
+    from ownchat.data.jsonl import check_output, read_records, write_jsonl
     from ownchat.errors import DataError, UserError
 
     if not 0 <= threshold <= 1:
         raise UserError("--threshold must be between 0 and 1")
-    records = read_records(file)
+    check_output(out)
+    records = _nonempty(read_records(file), file)
     index = DedupIndex(threshold)
     for rec in read_records(against) if against else []:
         value = _get(rec, field)
@@ -54,6 +55,16 @@ def dedup_cmd(
     write_jsonl(out, kept)
     console.print(f"kept {len(kept)}, dropped {dropped} (ROUGE-L > {threshold}) of {len(records)} in {elapsed:.1f} s"
                   f" -> {out}", highlight=False)
+
+
+def _nonempty(records: list, file: Path) -> list:
+    """An empty input is a mistake (wrong file, failed earlier step): never turn it into an empty output."""
+    from ownchat.errors import DataError
+
+    if not records:
+        raise DataError(file, None, "no records (the file is empty)",
+                        "check that this is the file you meant; nothing was written")
+    return records
 
 
 def _get(rec: dict, field: str):
@@ -82,13 +93,14 @@ def convert_cmd(
 ) -> None:
     """Convert between formats. Self-Instruct tasks with several instances become one record each."""
     from ownchat.data.formats import FORMATS, from_messages, to_messages
-    from ownchat.data.jsonl import read_records, write_jsonl
+    from ownchat.data.jsonl import check_output, read_records, write_jsonl
     from ownchat.errors import UserError
 
     if to not in FORMATS:
         raise UserError(f"--to must be one of {', '.join(FORMATS)}")
+    check_output(out)
     out_records = []
-    for line, rec in enumerate(read_records(file), start=1):
+    for line, rec in enumerate(_nonempty(read_records(file), file), start=1):
         keep = {k: rec[k] for k in ("id", "provenance") if k in rec}
         instances = rec.get("instances")
         if isinstance(instances, list) and instances and "instruction" in rec:
@@ -132,7 +144,7 @@ def stats_cmd(
         for name in ("instruction_tokens", "output_tokens", "user_turns"):
             h = st[name]
             t.add_row(name, *(str(h[k]) for k in ("min", "median", "mean", "p90", "max")))
-        console.print(t)
+        print_table(t, err=True)
         console.print(f"{st['distinct_leading_verbs']} distinct leading verbs; top: "
                       + ", ".join(f"{v} ({c})" for v, c in st["leading_verbs"][:top]), highlight=False)
     if png:

@@ -125,12 +125,19 @@ def generate_cmd(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Answer every prompt in a JSONL file; output = input record + output + usage + finish_reason."""
+    from ownchat.data.jsonl import check_input, check_output
     from ownchat.engines.base import SamplingParams
+    from ownchat.errors import DataError
     from ownchat.generate import GenerateConfig, generate_file, load_prompts
 
     params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     config = GenerateConfig(params=params, concurrency=concurrency, system=system, completion=completion)
+    check_input(prompts)
+    check_output(out)
     total = len(load_prompts(prompts, config))  # fail on a malformed line before loading any model
+    if total == 0:
+        raise DataError(prompts, None, "no prompts (the file is empty)",
+                        'one JSON object a line: {"messages": [...]} or {"prompt": "..."}; nothing was written')
     eng = open_engine(model, engine, base_url, api_key, adapter, chat_template, concurrency, cache, verbose,
                       retries)
     if best_of > 1:

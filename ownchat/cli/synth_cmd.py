@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import console, print_table, progress, user_errors
 
 app = typer.Typer(help="A teacher model writes training data (Self-Instruct, Alpaca, answers, chats).",
                   no_args_is_help=True)
@@ -57,7 +57,16 @@ def _make(mode: str):
         blacklist: str = typer.Option(None, help="comma-separated keywords replacing the default blacklist"),
         rouge_threshold: float = typer.Option(0.7, help="drop when ROUGE-L F > this against anything kept"),
     ) -> None:
+        from ownchat.data.jsonl import check_input, check_output, read_records
+        from ownchat.errors import DataError
         from ownchat.synth import FilterConfig, SynthConfig, run_synth
+
+        check_output(out)
+        if input_file is not None:
+            check_input(input_file)
+            if mode == "answer" and not read_records(input_file):
+                raise DataError(input_file, None, "no prompts (the file is empty)",
+                                "give a file with one prompt or conversation a line; nothing was written")
 
         fc = FilterConfig(min_words=min_words, max_words=max_words,
                           rouge_threshold=rouge_threshold)
@@ -89,7 +98,7 @@ def _report(res) -> None:
     t.add_column("dropped", justify="right")
     for reason, count in sorted(res.filtered.items(), key=lambda kv: -kv[1]):
         t.add_row(reason, str(count))
-    console.print(t)
+    print_table(t, err=True)
     console.print(f"teacher: {res.usage['requests']} requests ({res.usage['cached']} from cache), "
                   f"{res.teacher_tokens:,} tokens, ${res.cost_usd:.4f}; {res.wall_s:.0f} s over {res.units} units")
     if res.checks:

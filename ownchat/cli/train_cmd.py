@@ -40,9 +40,14 @@ def sft(
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its last checkpoint"),
 ) -> None:
     """Supervised fine-tuning with loss on assistant turns only."""
-    from ownchat.train.config import load_config
+    from ownchat.data.jsonl import check_input
+    from ownchat.train.config import load_config, parse_data_arg
     from ownchat.train.sft import train_sft
 
+    for arg in data or []:
+        path, _ = parse_data_arg(arg)
+        if path.is_dir():
+            check_input(path)  # one clear line now, not after the model has loaded
     overrides = dict(model=model, data=data, out=out, method=method, epochs=epochs, max_steps=max_steps, lr=lr,
                      batch_size=batch_size, grad_accum=grad_accum, seq_len=seq_len, lora_r=lora_r,
                      lora_alpha=lora_alpha, seed=seed, save_every=save_every, eval_fraction=eval_fraction,

@@ -1,7 +1,8 @@
 """A persistent response cache: a re-run never pays twice, a crash never corrupts it.
 
 SQLite in WAL mode; each answer is committed as soon as it arrives, so ``kill -9`` loses at most
-the requests in flight. Keys cover the model identity, the messages or prompt, every sampling
+the requests in flight. The file holds every prompt and answer, so it is private (mode 600, and
+SQLite gives its -wal and -shm files the same mode). Keys cover the model identity, the messages or prompt, every sampling
 parameter and the sample index (so sample k of a temperature>0 request is replayed, not redrawn).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections import deque
@@ -32,10 +34,21 @@ def request_key(model_id: str, request: ChatRequest) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` with mode 600 before SQLite does (it would use the umask); tighten an old one."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists() and p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+
+
 class ResponseCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else default_cache_db()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

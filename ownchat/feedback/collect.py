@@ -199,7 +199,9 @@ def collect_feedback(cfg: FeedbackConfig, log: Callable[[str], None] = print, *,
 
 
 def _count_lines(path: Path) -> int:
-    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.exists() else 0
+    from ownchat.data.jsonl import count_lines
+
+    return count_lines(path)  # "\n" only: str.splitlines would also cut at U+2028 inside a record
 
 
 def _prompt_job(p: dict[str, Any], cfg: FeedbackConfig, sample: SamplingParams, greedy: SamplingParams,

@@ -95,7 +95,8 @@ def _numbered(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     # read_jsonl skips blank lines; recover the true line numbers for error messages
     if not path.exists():
         raise DataError(path, None, "file not found", "check the path, or use --bench ownchat / mt-bench")
-    lines = [i for i, s in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if s.strip()]
+    # "\n" only, as read_jsonl splits: str.splitlines would also cut at U+2028 inside a record
+    lines = [i for i, s in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1) if s.strip()]
     yield from zip(lines, read_jsonl(path), strict=False)
 
 

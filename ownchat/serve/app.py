@@ -2,10 +2,12 @@
 
 Routes: ``/v1`` (OpenAI API), ``/api`` (web chat and history), ``/`` (the web chat itself, served from
 package files: the page loads nothing from any other host, and its Content-Security-Policy says so).
+In front of all of them: the Host check and security headers (``guards``) and the body limits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,16 +25,14 @@ from ownchat.engines.base import Engine
 from ownchat.serve import openai_api, web_api
 from ownchat.serve.auth import KeyRing
 from ownchat.serve.backend import Backend
+from ownchat.serve.disconnect import ClientGone
+from ownchat.serve.guards import CSP, HostCheck, host_policy
 from ownchat.serve.history import HistoryStore
 from ownchat.serve.limits import Admission, BodySizeLimit, LimitError, Limits
 from ownchat.serve.openai_api import error_response
 
 WEB_DIR = Path(__file__).parent / "web"
 log = logging.getLogger("ownchat.serve")
-
-# The page and its scripts come from this server only; nothing may be fetched from elsewhere.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -45,6 +45,9 @@ class ServeSettings:
     history_path: str | Path | None = None  # None: ``ownchat.paths.home()/history.sqlite``
     keys: KeyRing = field(default_factory=KeyRing)
     limits: Limits = field(default_factory=Limits)
+    #: the address the server listens on, and other names it answers to (the Host check)
+    host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def token_counter(engine: Engine) -> Any:
@@ -60,8 +63,12 @@ def token_counter(engine: Engine) -> Any:
 
 def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
-    backend = Backend(engine, settings.model_name)
+    # One key cannot learn another's prompts through the prompt cache when the cache is not shared.
+    backend = Backend(engine, settings.model_name, isolate_cache=len(settings.keys) > 1)
     history = HistoryStore(settings.history_path) if settings.history else None
+    if history is not None:
+        for old, new in settings.keys.owner_renames():  # histories kept under unsalted ids
+            history.rename_owner(old, new)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +91,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     _add_error_handlers(app)
     _add_pages(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(HostCheck, policy=host_policy(settings.host, settings.allowed_hosts))  # outermost
     return app
 
 
@@ -95,8 +103,11 @@ def _add_pages(app: FastAPI) -> None:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> dict[str, Any]:
-        adm = request.app.state.admission
-        return {"ok": True, "in_flight": adm.inside, "capacity": adm.capacity}
+        st = request.app.state
+        # generating: engine calls running; engine_busy: requests the engine itself holds (llama.cpp)
+        busy = await asyncio.to_thread(st.backend.engine_busy)
+        return {"ok": True, "in_flight": st.admission.inside, "capacity": st.admission.capacity,
+                "generating": st.backend.generating, "engine_busy": busy}
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
@@ -108,6 +119,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         if exc.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status, exc.message, exc.type, exc.param, exc.code, headers)
+
+    @app.exception_handler(ClientGone)
+    async def on_gone(request: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it: the client closed the connection
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,14 +1,24 @@
 """The engine behind the API, seen from asyncio: OpenAI-shaped bodies and chunks in and out.
 
 llama.cpp speaks OpenAI already, so its requests go straight through (``raw_chat``): no
-re-tokenising, native ``n``, native stop strings and usage, and a callback that can stop generation
-the moment a client disconnects. Every other engine goes through the engine protocol (``generate`` /
-``stream``) and the OpenAI shapes are built here.
+re-tokenising, native stop strings and usage. They always stream internally, even for a
+non-streaming client, because llama.cpp's chunk callback is the only way to stop a request: with
+``return_progress`` it is called between prompt batches too, so a request whose client left stops
+while its prompt is still being read. Every other engine goes through the engine protocol
+(``generate`` / ``stream``) and the OpenAI shapes are built here.
+
+``n`` choices run as ``n`` one-choice engine calls, each holding one admission unit, so a request
+for four answers queues like four requests instead of taking every slot under one ticket.
+
+With several API keys the prompt cache is not shared: llama.cpp would reuse the longest matching
+prefix of whatever the slot held before, and the reuse shows in ``cached_tokens`` and in timing,
+so one key could read another's prompt a token at a time. Each request then reads its whole prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ownchat.engines.base import ChatRequest, Engine, EngineError, SamplingParams
-from ownchat.serve.limits import LimitError
+from ownchat.serve.limits import LimitError, Ticket
 
 _END = object()
 
@@ -58,145 +68,207 @@ def generic_error(err: object) -> LimitError:
     return LimitError(500, f"engine error: {msg}", code="engine_error", type_="server_error")
 
 
+class _Job:
+    def __init__(self, n: int) -> None:
+        self.cancelled = False
+        self.holding = [False] * n  # choice i holds an admission unit (its worker will give it back)
+
+
 class Backend:
-    def __init__(self, engine: Engine, model_name: str) -> None:
+    def __init__(self, engine: Engine, model_name: str, *, isolate_cache: bool = False) -> None:
         self.engine = engine
         self.model_name = model_name
         self.created = int(time.time())
         self.slots = max(1, engine.max_concurrency)
-        # One thread per generating request: llama.cpp blocks the calling thread for the whole reply.
+        self.isolate_cache = isolate_cache
+        # One thread per generating choice: llama.cpp blocks the calling thread for the whole reply.
+        # Spare threads cover workers that were told to stop and have not returned yet.
         self._pool = ThreadPoolExecutor(max_workers=self.slots * 2, thread_name_prefix="serve-gen")
         self.passthrough = hasattr(engine, "raw_chat") and hasattr(engine, "raw_completion")
+        self._lock = threading.Lock()
+        self.generating = 0  # engine calls running now
+
+    def engine_busy(self) -> int | None:
+        """The engine's own count of requests it is working on (llama.cpp), None when it has none."""
+        fn = getattr(self.engine, "busy_slots", None)
+        return fn() if callable(fn) else None
 
     # -- llama.cpp body ----------------------------------------------------------------------------
-    def _body(self, messages: list[dict] | None, prompt: str | None, p: GenParams, stream: bool) -> dict:
+    def _body(self, messages: list[dict] | None, prompt: str | None, p: GenParams, index: int) -> dict:
         body: dict[str, Any] = {"temperature": p.temperature, "top_p": p.top_p, "max_tokens": p.max_tokens,
-                                "n": p.n, "stream": stream, "cache_prompt": True}
-        if stream:
-            body["stream_options"] = {"include_usage": True}
+                                "stream": True, "stream_options": {"include_usage": True},
+                                "return_progress": True, "cache_prompt": not self.isolate_cache}
         if p.stop:
             body["stop"] = p.stop
         if p.seed is not None:
-            body["seed"] = p.seed
+            body["seed"] = p.seed + index  # n choices with one seed: distinct, and replayable
         if messages is not None:
             body["messages"] = messages
         else:
             body["prompt"] = prompt or ""
         return body
 
-    def _call(self, messages: list[dict] | None, prompt: str | None, body: dict, on_chunk=None) -> Any:
-        fn = self.engine.raw_chat if messages is not None else self.engine.raw_completion  # type: ignore[attr-defined]
-        return fn(body, on_chunk)
-
-    def _tidy(self, out: dict) -> dict:
-        out.pop("timings", None)
-        out["model"] = self.model_name  # not the GGUF's path on this disk
-        return out
-
     # -- whole replies -----------------------------------------------------------------------------
-    async def complete(self, messages: list[dict] | None, prompt: str | None, p: GenParams) -> dict:
-        loop = asyncio.get_running_loop()
-        if self.passthrough:
-            out = await loop.run_in_executor(self._pool, self._call, messages, prompt,
-                                             self._body(messages, prompt, p, False))
-            if "error" in out:
-                raise engine_error(out["error"])
-            return self._tidy(out)
-        return await loop.run_in_executor(self._pool, self._generic_complete, messages, prompt, p)
-
-    def _generic_complete(self, messages: list[dict] | None, prompt: str | None, p: GenParams) -> dict:
-        choices, usage = [], {"prompt_tokens": 0, "completion_tokens": 0}
+    async def complete(self, messages: list[dict] | None, prompt: str | None, p: GenParams,
+                       ticket: Ticket) -> dict:
+        """The non-streaming answer, gathered from the stream (so that it too can be stopped)."""
+        chat = messages is not None
+        texts: list[list[str]] = [[] for _ in range(p.n)]
+        finish: list[str | None] = [None] * p.n
+        usage: dict = {}
+        cid = _new_id(messages)
+        async for chunk in self.stream(messages, prompt, p, ticket, whole=True):
+            cid = chunk.get("id", cid)
+            usage = chunk.get("usage") or usage
+            for c in chunk["choices"]:
+                piece = (c.get("delta") or {}).get("content") if chat else c.get("text")
+                texts[c["index"]].append(piece or "")
+                finish[c["index"]] = c.get("finish_reason") or finish[c["index"]]
+        choices = []
         for i in range(p.n):
-            req = (ChatRequest.chat(messages, p.sampling(), sample_index=i) if messages is not None
-                   else ChatRequest.completion(prompt or "", p.sampling(), sample_index=i))
+            text, why = "".join(texts[i]), finish[i] or "stop"
+            choices.append({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": why}
+                           if chat else {"index": i, "text": text, "logprobs": None, "finish_reason": why})
+        return {"id": cid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+                "model": self.model_name, "choices": choices, "usage": usage}
+
+    # -- streams -----------------------------------------------------------------------------------
+    async def stream(self, messages: list[dict] | None, prompt: str | None, p: GenParams, ticket: Ticket,
+                     whole: bool = False) -> AsyncIterator[dict]:
+        """OpenAI chunks of all ``n`` choices as they come, then one chunk with ``usage`` and no choices.
+
+        Each choice waits for an admission unit, runs in a worker thread and gives the unit back when
+        the engine has returned. Closing the iterator (client gone, stop button, cancellation while
+        queued) stops every choice: queued ones leave the queue, running ones stop at llama.cpp's
+        next callback (a token, or a prompt batch).
+        """
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+        job = _Job(p.n)
+        ticket.started = True
+        cid, created = _new_id(messages), int(time.time())
+        obj = "chat.completion.chunk" if messages is not None else "text_completion"
+
+        def put(i: int, item: Any) -> None:
+            loop.call_soon_threadsafe(q.put_nowait, (i, item))
+
+        def worker(i: int) -> None:
+            with self._lock:
+                self.generating += 1
+            try:
+                if not job.cancelled:
+                    if self.passthrough:
+                        self._raw_choice(messages, prompt, p, i, put, job)
+                    else:
+                        self._generic_choice(messages, prompt, p, i, put, job, whole)
+            except Exception as exc:  # noqa: BLE001 - handed to the event loop, which reports it
+                put(i, exc)
+            finally:
+                with self._lock:
+                    self.generating -= 1
+                try:
+                    loop.call_soon_threadsafe(ticket.release)
+                    put(i, _END)
+                except RuntimeError:  # the event loop is gone (server shutting down)
+                    pass
+
+        async def start(i: int) -> None:
+            await ticket.acquire()
+            job.holding[i] = True  # no await between the acquire and this line: the unit is ours
+            loop.run_in_executor(self._pool, worker, i)
+
+        tasks = [asyncio.ensure_future(start(i)) for i in range(p.n)]
+        usage: dict | None = None
+        ended = 0
+        try:
+            while ended < p.n:
+                i, item = await q.get()
+                if item is _END:
+                    ended += 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                if "error" in item:
+                    raise engine_error(item["error"])
+                if "prompt_progress" in item:
+                    continue  # llama.cpp's between-batches call: only there so we can stop
+                if item.get("usage"):
+                    usage = self._add_usage(usage, item.pop("usage"))
+                if item.get("choices"):
+                    yield self._tidy(item, i, cid, created)
+            if usage is not None:
+                yield {"id": cid, "object": obj, "created": created, "model": self.model_name, "choices": [],
+                       "usage": usage}
+        finally:
+            # No await here: under a cancelled task every await would be cancelled again.
+            job.cancelled = True
+            for i, t in enumerate(tasks):
+                if not job.holding[i]:
+                    t.cancel()  # still queued: leaves the queue without taking a slot
+                    ticket.abandon()
+
+    def _raw_choice(self, messages, prompt, p: GenParams, i: int, put, job: _Job) -> None:
+        def on_chunk(chunk: dict) -> bool:
+            put(i, chunk)
+            return job.cancelled  # True makes llama.cpp stop and free the slot
+
+        fn = self.engine.raw_chat if messages is not None else self.engine.raw_completion  # type: ignore[attr-defined]
+        res = fn(self._body(messages, prompt, p, i), on_chunk)
+        if isinstance(res, dict) and "error" in res:
+            put(i, engine_error(res["error"]))
+
+    def _generic_choice(self, messages, prompt, p: GenParams, i: int, put, job: _Job, whole: bool) -> None:
+        chat = messages is not None
+        req = (ChatRequest.chat(messages, p.sampling(), sample_index=i) if chat
+               else ChatRequest.completion(prompt or "", p.sampling(), sample_index=i))
+        if chat:
+            put(i, _chunk(i, {"role": "assistant", "content": ""}, None, True))
+        if whole:  # one generate call: exact finish reason and token counts
             try:
                 c = self.engine.generate(req)
             except EngineError as exc:
                 raise generic_error(exc) from exc
             if c.error:
                 raise generic_error(c.error)
-            usage["prompt_tokens"] = c.prompt_tokens
-            usage["completion_tokens"] += c.completion_tokens
-            if messages is not None:
-                choices.append({"index": i, "message": {"role": "assistant", "content": c.text},
-                                "finish_reason": c.finish_reason})
-            else:
-                choices.append({"index": i, "text": c.text, "logprobs": None, "finish_reason": c.finish_reason})
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return {"id": _new_id(messages), "object": "chat.completion" if messages is not None else "text_completion",
-                "created": int(time.time()), "model": self.model_name, "choices": choices, "usage": usage}
-
-    # -- streams -----------------------------------------------------------------------------------
-    async def stream(self, messages: list[dict] | None, prompt: str | None, p: GenParams) -> AsyncIterator[dict]:
-        """OpenAI chunks as they come; the last one carries ``usage`` with empty ``choices``.
-
-        Closing the iterator (client gone, stop button) tells the engine to stop at its next token.
-        """
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue = asyncio.Queue()
-        cancelled = False
-
-        def put(item: Any) -> None:
-            loop.call_soon_threadsafe(q.put_nowait, item)
-
-        def on_chunk(chunk: dict) -> bool:
-            put(chunk)
-            return cancelled  # True makes llama.cpp stop and free the slot
-
-        def run() -> None:
-            try:
-                if self.passthrough:
-                    res = self._call(messages, prompt, self._body(messages, prompt, p, True), on_chunk)
-                    if isinstance(res, dict) and "error" in res:
-                        put(engine_error(res["error"]))
-                else:
-                    self._generic_stream(messages, prompt, p, put, lambda: cancelled)
-            except Exception as exc:  # noqa: BLE001 - handed to the event loop, which reports it
-                put(exc)
-            finally:
-                put(_END)
-
-        loop.run_in_executor(self._pool, run)
+            put(i, _chunk(i, c.text, None, chat))
+            put(i, _chunk(i, None, c.finish_reason, chat))
+            put(i, {"choices": [], "usage": {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                                             "total_tokens": c.prompt_tokens + c.completion_tokens}})
+            return
+        pieces = 0
+        it = iter(self.engine.stream(req))
         try:
-            while True:
-                item = await q.get()
-                if item is _END:
-                    break
-                if isinstance(item, Exception):
-                    raise item
-                if "error" in item:
-                    raise engine_error(item["error"])
-                yield self._tidy(item)
+            for delta in it:
+                if job.cancelled:
+                    return
+                pieces += 1
+                put(i, _chunk(i, delta, None, chat))
+        except EngineError as exc:
+            raise generic_error(exc) from exc
         finally:
-            # No await here: under a cancelled task every await would be cancelled again. The worker
-            # sees the flag at its next token and returns; its late chunks land in a dropped queue.
-            cancelled = True
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # an engine generator stops its own work when closed
+        finish = "length" if pieces >= p.max_tokens else "stop"  # one delta is about one token here
+        put(i, _chunk(i, None, finish, chat))
+        put(i, {"choices": [], "usage": {"prompt_tokens": 0, "completion_tokens": pieces, "total_tokens": pieces}})
 
-    def _generic_stream(self, messages, prompt, p: GenParams, put, is_cancelled) -> None:
-        cid, created = _new_id(messages), int(time.time())
-        obj = "chat.completion.chunk" if messages is not None else "text_completion"
-        completion_tokens = 0
-        for i in range(p.n):
-            req = (ChatRequest.chat(messages, p.sampling(), sample_index=i) if messages is not None
-                   else ChatRequest.completion(prompt or "", p.sampling(), sample_index=i))
-            if messages is not None:
-                put(_chunk(cid, obj, created, i, {"role": "assistant", "content": ""}, None, True))
-            pieces = 0
-            try:
-                for delta in self.engine.stream(req):
-                    if is_cancelled():
-                        return
-                    pieces += 1
-                    put(_chunk(cid, obj, created, i, delta, None, messages is not None))
-            except EngineError as exc:
-                put(generic_error(exc))
-                return
-            completion_tokens += pieces  # one delta is about one token for streaming engines
-            finish = "length" if pieces >= p.max_tokens else "stop"
-            put(_chunk(cid, obj, created, i, None, finish, messages is not None))
-        put({"id": cid, "object": obj, "created": created, "choices": [],
-             "usage": {"prompt_tokens": 0, "completion_tokens": completion_tokens,
-                       "total_tokens": completion_tokens}})
+    def _add_usage(self, acc: dict | None, u: dict) -> dict:
+        """Usage over all choices: the prompt once, every choice's completion tokens."""
+        if acc is None:
+            acc = {"prompt_tokens": u.get("prompt_tokens", 0), "completion_tokens": 0, "total_tokens": 0}
+            if not self.isolate_cache and "prompt_tokens_details" in u:
+                acc["prompt_tokens_details"] = u["prompt_tokens_details"]
+        acc["completion_tokens"] += u.get("completion_tokens", 0)
+        acc["total_tokens"] = acc["prompt_tokens"] + acc["completion_tokens"]
+        return acc
+
+    def _tidy(self, chunk: dict, index: int, cid: str, created: int) -> dict:
+        chunk.pop("timings", None)
+        chunk.update(id=cid, created=created, model=self.model_name)  # not the GGUF's path on this disk
+        for c in chunk["choices"]:
+            c["index"] = index
+        return chunk
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -206,10 +278,11 @@ def _new_id(messages: list[dict] | None) -> str:
     return ("chatcmpl-" if messages is not None else "cmpl-") + uuid.uuid4().hex[:24]
 
 
-def _chunk(cid: str, obj: str, created: int, index: int, delta: Any, finish: str | None, chat: bool) -> dict:
+def _chunk(index: int, delta: Any, finish: str | None, chat: bool) -> dict:
+    """A chunk from an engine-protocol engine; ``Backend._tidy`` adds the id, time and model name."""
     if chat:
         d = delta if isinstance(delta, dict) else ({"content": delta} if delta is not None else {})
         choice = {"index": index, "delta": d, "finish_reason": finish}
     else:
         choice = {"index": index, "text": delta or "", "logprobs": None, "finish_reason": finish}
-    return {"id": cid, "object": obj, "created": created, "choices": [choice]}
+    return {"object": "chat.completion.chunk" if chat else "text_completion", "choices": [choice]}

@@ -165,6 +165,12 @@ class HistoryStore:
                 self._db.execute("VACUUM")
         return cur.rowcount
 
+    def rename_owner(self, old: str, new: str) -> int:
+        """Move every conversation of owner ``old`` to ``new`` (owner ids changed format)."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE conversations SET owner = ? WHERE owner = ?", (new, old))
+        return cur.rowcount
+
     def find(self, prefix: str) -> list[str]:
         """Conversation ids starting with ``prefix`` (the CLI accepts short ids, like git)."""
         with self._lock:

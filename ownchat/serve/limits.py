@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ownchat.serve.guards import lone_surrogate_at
+
 
 @dataclass
 class Limits:
@@ -37,10 +39,12 @@ class LimitError(Exception):
 
 
 class Admission:
-    """At most ``slots`` requests generate at once and at most ``queue_size`` wait; the rest get 429.
+    """At most ``slots`` choices generate at once and at most ``queue_size`` wait; the rest get 429.
 
-    Used as ``async with admission.enter():``. The check is immediate, so a full server answers in
-    milliseconds instead of holding connections open.
+    A request takes one unit per choice (``n``), so ``n=4`` waits for, and occupies, four slots'
+    worth of turns like four requests would. The check is immediate, so a full server answers in
+    milliseconds instead of holding connections open. A unit is given back when the engine has
+    really finished with it (the backend's worker returns), not when the client leaves.
     """
 
     def __init__(self, slots: int, queue_size: int) -> None:
@@ -53,41 +57,53 @@ class Admission:
     def inside(self) -> int:
         return self._inside
 
-    def enter(self) -> _Ticket:
-        if self._inside >= self.capacity:
-            raise LimitError(429, f"server busy: {self._inside} requests in flight or queued "
+    def enter(self, units: int = 1) -> Ticket:
+        if units > self.capacity:
+            raise LimitError(400, f"n is {units}; this server runs at most {self.capacity} choices at once "
+                                  "(slots plus queue)", code="invalid_value", param="n")
+        if self._inside + units > self.capacity:
+            raise LimitError(429, f"server busy: {self._inside} choices in flight or queued "
                                   f"(limit {self.capacity}); retry shortly",
                              code="rate_limit_exceeded", type_="rate_limit_error")
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.slots)
-        self._inside += 1
-        return _Ticket(self, self._sem)
+        self._inside += units
+        return Ticket(self, self._sem, units)
 
 
-class _Ticket:
-    def __init__(self, owner: Admission, sem: asyncio.Semaphore) -> None:
-        self._owner, self._sem, self._held, self._done = owner, sem, False, False
+class Ticket:
+    """``units`` turns at the engine. Each unit ends once: released after its work ran, or abandoned
+    when it was never acquired; the ticket leaves the admission count when all have ended."""
 
-    async def __aenter__(self) -> _Ticket:
-        try:
-            await self._sem.acquire()
-        except BaseException:
-            self.release()
-            raise
-        self._held = True
-        return self
+    def __init__(self, owner: Admission, sem: asyncio.Semaphore, units: int) -> None:
+        self._owner, self._sem, self.units = owner, sem, units
+        self._open = units
+        self.started = False  # set by whoever takes charge of the units (the backend)
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
+    async def acquire(self) -> None:
+        """Wait for one slot. Cancelled while waiting, it holds nothing (asyncio hands the turn on)."""
+        await self._sem.acquire()
 
     def release(self) -> None:
-        """Idempotent: a streaming response releases when its generator ends, whichever path ends it."""
-        if self._done:
-            return
-        self._done = True
-        if self._held:
-            self._sem.release()
-        self._owner._inside -= 1
+        """A unit whose work has finished."""
+        self._sem.release()
+        self._end(1)
+
+    def abandon(self, count: int = 1) -> None:
+        """Units that never acquired a slot (the client left while they queued)."""
+        self._end(count)
+
+    def close_unstarted(self) -> None:
+        """The request ended before the backend took charge of its units: give them all back."""
+        if not self.started:
+            self.started = True
+            self._end(self._open)
+
+    def _end(self, count: int) -> None:
+        count = min(count, self._open)
+        self._open -= count
+        if self._open == 0 and count:
+            self._owner._inside -= self.units
 
 
 def text_bytes(messages: list[dict[str, str]] | None, prompt: str | None) -> int:
@@ -120,7 +136,8 @@ def check_prompt_size(limits: Limits, messages: list[dict[str, str]] | None, pro
 
 
 class BodySizeLimit:
-    """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length, or while reading chunks)."""
+    """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length, or while reading chunks),
+    and JSON bodies whose text is not Unicode (lone surrogates, see ``guards``)."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -148,6 +165,12 @@ class BodySizeLimit:
                 await self._reject(send)
                 return
             more = msg.get("more_body", False)
+        where = lone_surrogate_at(b"".join(chunks))
+        if where is not None:
+            await self._reject(send, 400, f"{where}: the text holds a lone UTF-16 surrogate (such as \\ud800), "
+                                          "which is not valid Unicode; send UTF-8 text (a character beyond U+FFFF "
+                                          "is escaped as a pair, e.g. \\ud83d\\ude00)", "invalid_value", where)
+            return
         replayed = False
 
         async def replay() -> dict:
@@ -159,11 +182,12 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send: Any) -> None:
-        body = json.dumps({"error": {
-            "message": f"request body too large: the limit is {self.max_bytes} bytes",
-            "type": "invalid_request_error", "param": None, "code": "request_too_large"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    async def _reject(self, send: Any, status: int = 413, message: str | None = None,
+                      code: str = "request_too_large", param: str | None = None) -> None:
+        message = message or f"request body too large: the limit is {self.max_bytes} bytes"
+        body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": param,
+                                     "code": code}}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ownchat.serve.auth import authenticate
 from ownchat.serve.backend import GenParams
+from ownchat.serve.disconnect import until_disconnected
 from ownchat.serve.limits import LimitError, check_prompt_size
 
 router = APIRouter(prefix="/v1")
@@ -126,15 +127,16 @@ async def open_stream(request: Request, messages: list[dict] | None, prompt: str
 
     Errors the engine finds at once (prompt over the context window) thus still arrive as a 4xx with
     an error body; errors later in the stream arrive as an ``error`` event, then the stream ends.
+    A client that leaves while queued or while its prompt is read stops the work right there.
     """
     state = request.app.state
-    ticket = state.admission.enter()
+    ticket = state.admission.enter(p.n)
+    agen = state.backend.stream(messages, prompt, p, ticket)
     try:
-        await ticket.__aenter__()
-        agen = state.backend.stream(messages, prompt, p)
-        first = await agen.__anext__()
+        first = await until_disconnected(request, anext(agen, None))
     except BaseException:
-        ticket.release()
+        await agen.aclose()
+        ticket.close_unstarted()
         raise
 
     async def body() -> AsyncIterator[str]:
@@ -155,7 +157,6 @@ async def open_stream(request: Request, messages: list[dict] | None, prompt: str
             yield sse(error_body(exc.message, exc.type, exc.param, exc.code))
         finally:
             await agen.aclose()
-            ticket.release()
             if on_end is not None:
                 on_end(finish)
 
@@ -169,8 +170,11 @@ async def run_request(request: Request, messages: list[dict] | None, prompt: str
     check_prompt_size(state.limits, messages, prompt, state.count_tokens)
     if stream:
         return await open_stream(request, messages, prompt, p, include_usage)
-    async with state.admission.enter():
-        return await state.backend.complete(messages, prompt, p)
+    ticket = state.admission.enter(p.n)
+    try:
+        return await until_disconnected(request, state.backend.complete(messages, prompt, p, ticket))
+    finally:
+        ticket.close_unstarted()
 
 
 # -- routes --------------------------------------------------------------------------------------------

@@ -80,27 +80,57 @@ class ServerProcess:
         self.stop()
 
 
-def open_sockets(pid: int) -> list[dict]:
-    """Every TCP/UDP socket process ``pid`` holds, with local and remote addresses (Linux ``/proc``)."""
+def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for fd in fd_dir.iterdir():
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    return inodes
+
+
+def open_sockets(pid: int) -> list[dict]:
+    """Every TCP/UDP socket process ``pid`` holds, with local and remote addresses (Linux ``/proc``)."""
+    inodes = _socket_inodes(pid)
     found = []
     for proto in ("tcp", "tcp6", "udp", "udp6"):
         table = Path(f"/proc/{pid}/net/{proto}")
         if not table.exists():
             continue
-        for line in table.read_text().splitlines()[1:]:
+        for line in table.read_text().split("\n")[1:]:
             cols = line.split()
-            if cols[9] in inodes:
+            if len(cols) > 9 and cols[9] in inodes:
                 found.append({"proto": proto, "local": _addr(cols[1]), "remote": _addr(cols[2]), "state": cols[3]})
     return found
+
+
+def unix_listeners(pid: int) -> list[dict]:
+    """The AF_UNIX sockets process ``pid`` listens on: ``path`` is None for a nameless one, an
+    ``@name`` for Linux's abstract namespace (reachable by any local process), else a file path."""
+    inodes = _socket_inodes(pid)
+    found = []
+    for line in Path(f"/proc/{pid}/net/unix").read_text().split("\n")[1:]:
+        cols = line.split()
+        if len(cols) < 7 or cols[6] not in inodes:
+            continue
+        if int(cols[3], 16) & 0x10000:  # __SO_ACCEPTCON: listen() was called
+            found.append({"inode": cols[6], "path": cols[7] if len(cols) > 7 else None})
+    return found
+
+
+def reachable_listeners(pid: int) -> list[str]:
+    """Every listening socket of ``pid`` another local process could connect to, as text:
+    ``tcp 127.0.0.1:8000``, ``unix /path`` (a socket file that exists) or ``unix @name`` (abstract)."""
+    out = [f"{s['proto']} {s['local'][0]}:{s['local'][1]}" for s in open_sockets(pid)
+           if s["state"] == "0A" or s["proto"].startswith("udp")]
+    for u in unix_listeners(pid):
+        path = u["path"]
+        if path and (path.startswith("@") or os.path.exists(path)):
+            out.append(f"unix {path}")
+    return out
 
 
 def _addr(hex_addr: str) -> tuple[str, int]:

@@ -40,7 +40,8 @@ def served_name(model: str, engine: Engine) -> str:
 
 def build_settings(model: str, engine: Engine, *, history: bool = True, history_path: str | Path | None = None,
                    api_keys: list[str] | None = None, keys_file: str | Path | None = None,
-                   limits: Limits | None = None) -> ServeSettings:
+                   limits: Limits | None = None, host: str = "127.0.0.1",
+                   allowed_hosts: tuple[str, ...] = ()) -> ServeSettings:
     limits = limits or Limits()
     ctx = getattr(engine, "n_ctx_per_slot", None) or getattr(engine, "context", None)
     if limits.max_prompt_tokens is None and ctx:
@@ -48,14 +49,15 @@ def build_settings(model: str, engine: Engine, *, history: bool = True, history_
     name = served_name(model, engine)
     return ServeSettings(model_name=name, aliases=(model,), license=getattr(engine, "license", None),
                          history=history, history_path=history_path,
-                         keys=KeyRing.load(api_keys or [], keys_file), limits=limits)
+                         keys=KeyRing.load(api_keys or [], keys_file), limits=limits, host=host,
+                         allowed_hosts=tuple(allowed_hosts))
 
 
 def serve(model: str, *, engine: str | None = None, adapter: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8000, parallel: int | None = None, history: bool = True,
           history_path: str | Path | None = None, api_keys: list[str] | None = None,
           keys_file: str | Path | None = None, limits: Limits | None = None, best_of: int = 1,
-          reward_model: str | Path | None = None, log: Any = print) -> None:
+          reward_model: str | Path | None = None, allowed_hosts: tuple[str, ...] = (), log: Any = print) -> None:
     """Blocking: serve ``model`` until interrupted. ``best_of`` > 1 reranks that many samples by a reward model."""
     import uvicorn
 
@@ -67,7 +69,7 @@ def serve(model: str, *, engine: str | None = None, adapter: str | Path | None =
     eng = load_serving_engine(model, engine, adapter, parallel, log=log)
     eng = with_best_of(eng, reward_model, best_of, log=log, reproducible=False)
     settings = build_settings(model, eng, history=history, history_path=history_path, api_keys=api_keys,
-                              keys_file=keys_file, limits=limits)
+                              keys_file=keys_file, limits=limits, host=host, allowed_hosts=allowed_hosts)
     app = create_app(eng, settings)
     shown = f"[{host}]" if ":" in host else host
     where = "history off: nothing is stored" if not history else f"history: {app.state.history.path}"

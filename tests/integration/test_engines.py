@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 from ownchat.engines import CachedEngine, ChatRequest, ResponseCache, SamplingParams, load_engine
@@ -111,6 +114,28 @@ def test_llamacpp_parallel_stream_and_params(llama):
     assert out[4].finish_reason == "length" and out[4].completion_tokens == 2
     req = ChatRequest.chat([SYSTEM, {"role": "user", "content": QUESTION}], SamplingParams(max_tokens=24))
     assert "".join(llama.stream(req)) == llama.generate(req).text
+
+
+def test_llamacpp_opens_no_reachable_listener(llama):
+    """xllamacpp's Server starts llama.cpp's HTTP listener; it must be out of every other process's
+    reach (it used to be a keyless TCP port on 127.0.0.1, past serve's keys and limits)."""
+    from ownchat.serve.process import reachable_listeners, unix_listeners
+
+    assert reachable_listeners(os.getpid()) == []
+    assert len(unix_listeners(os.getpid())) >= 1  # the listener exists, but nameless: say so, not hide it
+    assert llama.busy_slots() == 0
+
+
+def test_llamacpp_closed_stream_frees_its_slot(llama):
+    req = ChatRequest.completion("1, 2, 3, 4, 5,", SamplingParams(max_tokens=2000, temperature=0))
+    gen = llama.stream(req)
+    pieces = [next(gen) for _ in range(3)]
+    assert pieces and llama.busy_slots() == 1
+    gen.close()  # the consumer gives up after three pieces of a 2000-token answer
+    deadline = time.monotonic() + 30
+    while llama.busy_slots() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llama.busy_slots() == 0
 
 
 def test_qwen_on_llamacpp_answers_the_bare_question(qwen_gguf):

@@ -51,6 +51,25 @@ def test_each_key_sees_only_its_history(server):
     assert httpx.delete(f"{api}/{cid}", headers=a).status_code == 204
 
 
+def test_no_prompt_cache_signal_across_keys(server):
+    """Bob must learn nothing about Alice's prompt from cached_tokens (it used to grow as his guess
+    of her PIN matched more of it: the slot reused her prompt's prefix)."""
+    url = server.base_url + "/v1/chat/completions"
+    secret = "Remember: my bank PIN is 4 7 1 9 3 8 and my password is swordfish. " * 3
+
+    def ask(key: str, text: str) -> dict:
+        r = httpx.post(url, headers={"Authorization": f"Bearer {key}"}, timeout=120,
+                       json={"model": MODEL, "messages": [{"role": "user", "content": text}], "max_tokens": 1})
+        assert r.status_code == 200, r.text
+        return r.json()["usage"]
+
+    ask(ALICE, secret)
+    for guess in ("Remember: my bank PIN is 4", "Remember: my bank PIN is 4 7 1 9"):
+        usage = ask(BOB, guess)  # one slot (--parallel 1): Alice's prompt was the last one in it
+        assert usage.get("prompt_tokens_details", {}).get("cached_tokens", 0) == 0, usage
+        assert "timings" not in usage
+
+
 def test_refuses_public_bind_without_keys():
     res = subprocess.run([sys.executable, "-m", "ownchat.cli.main", "serve", MODEL, "--host", "0.0.0.0",
                           "--port", str(free_port())], capture_output=True, text=True, timeout=60)

@@ -100,3 +100,32 @@ def test_stop_button_keeps_partial_reply(browser, server):
     row = db.execute("SELECT content, meta FROM messages WHERE role = 'assistant'").fetchone()
     assert row is not None and row[0].strip()
     page.close()
+
+
+def test_any_reply_text_renders(browser, server):
+    """A reply holding the Markdown renderer's own placeholder ("\\u00005\\u0000") used to throw, and the
+    conversation could no longer be opened. Whatever the model wrote, the page shows it."""
+    from ownchat.serve.auth import LOCAL_OWNER
+    from ownchat.serve.history import HistoryStore
+
+    nasty = ["\u00005\u0000", "code `x` then \u00000\u0000 and **bold**", "<img src=x onerror=alert(1)>\u0000 end"]
+    store = HistoryStore(server.history)
+    cid = store.create(LOCAL_OWNER, title="odd characters")["id"]
+    store.add_message(LOCAL_OWNER, cid, "user", "show me")
+    store.add_message(LOCAL_OWNER, cid, "assistant", "\n\n".join(nasty))
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(server.base_url + "/")
+        page.click("#conversations li:has-text('odd characters')")
+        page.wait_for_selector(".msg.assistant .body p")
+        text = page.inner_text(".msg.assistant .body")
+        assert "\ufffd5\ufffd" in text and "\ufffd0\ufffd" in text and "end" in text
+        assert page.inner_text(".msg.assistant .body code") == "x"
+        assert page.locator(".msg.assistant .body img").count() == 0
+        assert errors == []
+    finally:
+        page.close()
+        store.delete(LOCAL_OWNER, cid)  # the other tests count rows in this file
+        store.close()

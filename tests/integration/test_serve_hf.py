@@ -19,7 +19,7 @@ def client(smollm2_hf):
     from ownchat.serve.app import create_app
 
     settings = build_settings(str(smollm2_hf), eng, history=False)
-    with TestClient(create_app(eng, settings)) as c:
+    with TestClient(create_app(eng, settings), base_url="http://127.0.0.1") as c:
         c.model = settings.model_name
         yield c
 
@@ -33,7 +33,7 @@ def test_hf_chat_stream_and_not(client):
     assert "Paris" in whole
     r = client.post("/v1/chat/completions", json={"model": client.model, "messages": msgs, "max_tokens": 12,
                                                    "temperature": 0, "stream": True})
-    deltas = [json.loads(x[6:]) for x in r.text.splitlines() if x.startswith("data: {")]
+    deltas = [json.loads(x[6:]) for x in r.text.split("\n") if x.startswith("data: {")]
     streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in deltas if c["choices"])
     assert streamed.strip() == whole.strip()
 

@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from ownchat.serve.process import ServerProcess, open_sockets
+from ownchat.serve.process import ServerProcess, open_sockets, reachable_listeners
 
 pytestmark = pytest.mark.model
 MODEL = "smollm2-135m-instruct"
@@ -73,6 +73,11 @@ def test_completions_stop_seed_and_n(client):
     assert len(r.choices) == 2
 
 
+def test_n_up_to_the_documented_eight_on_two_slots(client):
+    r = client.chat.completions.create(model=MODEL, messages=ask("Hi"), max_tokens=2, temperature=0.9, n=8)
+    assert sorted(c.index for c in r.choices) == list(range(8)) and r.usage.completion_tokens <= 16
+
+
 def test_models(client):
     assert [m.id for m in client.models.list()] == [MODEL]
 
@@ -104,6 +109,54 @@ def test_malformed_requests(server, client, case):
             client.chat.completions.create(model=MODEL, messages=ask("hi"), max_tokens=-3)
     ok = client.chat.completions.create(model=MODEL, messages=ask("hi"), max_tokens=2)
     assert ok.choices[0].message.content is not None
+
+
+LONE = '"x\\ud800y"'  # JSON text of a string with a lone surrogate: not Unicode
+
+
+@pytest.mark.parametrize("path,raw", [
+    ("/v1/chat/completions", '{"model": "%s", "messages": [{"role": "user", "content": %s}], "max_tokens": 2}'),
+    ("/v1/completions", '{"model": "%s", "prompt": %s, "max_tokens": 2}'),
+    ("/api/chat", '{"messages": [{"role": "user", "content": %s}]}'),
+    ("/api/conversations", '{"title": "t", "system_prompt": %s}'),
+    ("/api/chat", '{"messages": [{"role": "user", "content": "hi"}], "settings": {"max_tokens": "many"}}'),
+    ("/api/chat", '{"messages": ['),
+    ("/api/conversations", '{"title": ""'),
+    ("/api/conversations", '{"unknown_field": 1}'),
+])
+def test_malformed_web_and_v1_requests(server, client, path, raw):
+    """The web API answers broken bodies like /v1 does: a 4xx with an error body, and the server lives."""
+    body = raw.replace("%s", MODEL, 1).replace("%s", LONE) if raw.count("%s") == 2 else raw.replace("%s", LONE)
+    r = httpx.post(server.base_url + path, content=body.encode(), headers={"content-type": "application/json"},
+                   timeout=30)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["message"] and set(err) == {"message", "type", "param", "code"}
+    if LONE in raw:
+        assert "surrogate" in err["message"] and err["param"]
+    ok = client.chat.completions.create(model=MODEL, messages=ask("hi"), max_tokens=2)
+    assert ok.choices[0].message.content is not None
+
+
+@pytest.mark.parametrize("path", ["/", "/static/index.html", "/v1/models", "/api/conversations", "/api/info"])
+def test_foreign_host_header_is_refused(server, path):
+    """DNS rebinding: a page on attacker.example that resolves to 127.0.0.1 must not read the server."""
+    r = httpx.get(server.base_url + path, headers={"Host": "attacker.example"}, timeout=10)
+    assert r.status_code == 421 and r.json()["error"]["code"] == "host_not_allowed"
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}"):
+        assert httpx.get(server.base_url + path, headers={"Host": host}, timeout=10).status_code == 200
+
+
+def test_static_page_has_the_csp_of_the_root_page(server):
+    root, static = (httpx.get(server.base_url + p, timeout=10) for p in ("/", "/static/index.html"))
+    assert root.headers["content-security-policy"] == static.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in static.headers["content-security-policy"]
+
+
+def test_only_the_asked_port_listens(server, client):
+    """llama.cpp's in-process HTTP server used to listen on a second, keyless loopback port."""
+    client.chat.completions.create(model=MODEL, messages=ask("hi"), max_tokens=1)
+    assert reachable_listeners(server.pid) == [f"tcp 127.0.0.1:{server.port}"]
 
 
 def test_context_overflow_is_a_400(client):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ownchat.data.dedup import DedupIndex
+from ownchat.data.jsonl import split_lines
 from ownchat.engines import CachedEngine, ResponseCache, load_engine
 from ownchat.synth import FilterConfig, SynthConfig, run_synth
 from ownchat.synth.filters import REASONS as FILTER_REASONS
@@ -51,7 +52,7 @@ def test_mode_end_to_end(teacher, tmp_path, mode):
     cfg = SynthConfig(mode=mode, out=tmp_path / "out.jsonl", n=3, concurrency=4, gen_tokens=160, turns=2,
                       batch_size=5, max_tokens=12_000, max_stalled_rounds=3, filters=fc)
     res = run_synth(cfg, log=lambda m: None, engine=teacher)
-    recs = [json.loads(x) for x in cfg.out.read_text().splitlines()] if cfg.out.exists() else []
+    recs = [json.loads(x) for x in split_lines(cfg.out.read_text())] if cfg.out.exists() else []
     assert res.kept == len(recs) <= 3
     assert res.stopped in ("n_reached", "max_tokens", "stalled")
     assert res.usage["requests"] > 0 and res.teacher_tokens > 0
@@ -69,7 +70,7 @@ def test_answer_mode(teacher, tmp_path):
     cfg = SynthConfig(mode="answer", out=tmp_path / "a.jsonl", n=10, inputs=src, gen_tokens=96,
                       filters=FilterConfig(language="en"))
     res = run_synth(cfg, log=lambda m: None, engine=teacher)
-    recs = [json.loads(x) for x in cfg.out.read_text().splitlines()]
+    recs = [json.loads(x) for x in split_lines(cfg.out.read_text())]
     assert res.stopped == "input_exhausted" and len(recs) == res.kept
     assert res.kept + sum(res.filtered.values()) == 2
     assert all(r["instruction"] in qs and r["output"].strip() for r in recs)
@@ -93,14 +94,14 @@ def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
     assert marker.exists(), f"the child never reached 3 records: {proc.stderr.read()[-2000:] if proc.poll() else ''}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    before = [json.loads(x)["id"] for x in split_lines(out.read_text())]
     assert len(before) == 3  # exactly the boundary: nothing half-written
     stats = json.loads((tmp_path / "a.stats.json").read_text())
     assert stats["kept"] == 3 and stats["stopped"] is None
     done = subprocess.run([sys.executable, str(child), str(out), str(db), str(keys2)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    ids = [json.loads(x)["id"] for x in split_lines(out.read_text())]
     stats = json.loads((tmp_path / "a.stats.json").read_text())
     assert len(ids) == len(set(ids)) == stats["kept"] and ids[:3] == before
     assert stats["stopped"] == "input_exhausted" and stats["units_done"] == 8
@@ -112,7 +113,7 @@ def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
     ref = subprocess.run([sys.executable, str(child), str(tmp_path / "ref.jsonl"), str(db), str(keys3)], env=env,
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr[-2000:]
-    assert [json.loads(x)["id"] for x in (tmp_path / "ref.jsonl").read_text().splitlines()] == ids
+    assert [json.loads(x)["id"] for x in split_lines((tmp_path / "ref.jsonl").read_text())] == ids
     assert keys3.read_text() == ""
 
 
@@ -128,7 +129,7 @@ def test_answer_constraints_on_the_real_pack(teacher, tmp_path):
     cfg = SynthConfig(mode="answer", out=tmp_path / "c.jsonl", n=10, inputs=src, gen_tokens=160, constraints=True,
                       constraint_samples=2, filters=FilterConfig(language="en"))
     res = run_synth(cfg, log=lambda m: None, engine=teacher)
-    recs = [json.loads(x) for x in cfg.out.read_text().splitlines()] if cfg.out.exists() else []
+    recs = [json.loads(x) for x in split_lines(cfg.out.read_text())] if cfg.out.exists() else []
     assert res.stopped == "input_exhausted" and len(recs) == res.kept
     assert res.kept + sum(res.filtered.values()) == len(qs)
     assert sum(res.checks.values()) >= len(qs)  # every answer that reached the checker was counted

@@ -121,3 +121,22 @@ def test_stream_replays_a_hit(cache_db):
     eng = CachedEngine(Echo(), ResponseCache(cache_db))
     eng.generate(chat("s"))
     assert list(eng.stream(chat("s"))) == ["echo s #0"] and eng.calls == 1
+
+
+def test_cache_files_are_private(tmp_path):
+    """Every prompt and answer lives here: mode 600 like the chat history, -wal included."""
+    import sqlite3
+    import stat
+
+    db = tmp_path / "responses.sqlite"
+    cache = ResponseCache(db)
+    cache.put("k", Completion(text="secret answer", finish_reason="stop"))
+    files = [db, tmp_path / "responses.sqlite-wal"]
+    assert all(f.exists() for f in files)
+    assert [oct(stat.S_IMODE(f.stat().st_mode)) for f in files] == ["0o600", "0o600"]
+    cache.close()
+    old = tmp_path / "old.sqlite"  # made by an earlier version with the umask's 644
+    sqlite3.connect(old).close()
+    old.chmod(0o644)
+    ResponseCache(old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600

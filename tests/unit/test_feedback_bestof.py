@@ -102,7 +102,7 @@ def test_served_replies_are_reranked_and_sampled_afresh(tmp_path) -> None:
     eng = BestOfNEngine(inner, LengthScorer("answer 2"), n=3, reproducible=False)
     assert not hasattr(eng, "raw_chat")
     settings = ServeSettings(model_name="tiny", history_path=tmp_path / "h.sqlite")
-    with TestClient(create_app(eng, settings)) as client:
+    with TestClient(create_app(eng, settings), base_url="http://127.0.0.1") as client:
         body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}
         r = client.post("/v1/chat/completions", json=body)
         assert r.status_code == 200, r.text

@@ -3,98 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
+from serve_fakes import GenericFake, PassThroughFake, assert_error, chat, make_client, sse_events
 
-from ownchat.engines.base import Completion, Engine
 from ownchat.serve.app import ServeSettings, create_app
 from ownchat.serve.auth import KeyRing
 from ownchat.serve.limits import Limits
-
-
-class PassThroughFake(Engine):
-    """Speaks llama.cpp's raw OpenAI dialect: replies 'w0 w1 w2 ...' up to max_tokens words."""
-
-    name = "fake"
-    max_concurrency = 2
-    license = "Apache-2.0"
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.bodies: list[dict] = []
-        self.stopped_early = threading.Event()
-
-    def _words(self, body: dict) -> list[str]:
-        return [f"w{i} " for i in range(body.get("max_tokens", 16))]
-
-    def raw_chat(self, body: dict, on_chunk=None):
-        self.bodies.append(body)
-        text_in = json.dumps(body.get("messages", body.get("prompt")))
-        if "TOOLONG" in text_in:
-            return {"error": {"code": 400, "message": "request (9999 tokens) exceeds the available context size",
-                              "type": "exceed_context_size_error"}}
-        words = self._words(body)
-        chat = "messages" in body
-        if on_chunk is None:
-            time.sleep(self.delay * len(words))
-            choices = [{"index": i, "finish_reason": "length",
-                        **({"message": {"role": "assistant", "content": "".join(words)}} if chat
-                           else {"text": "".join(words)})} for i in range(body.get("n", 1))]
-            return {"id": "x", "object": "chat.completion" if chat else "text_completion", "created": 1,
-                    "model": "/secret/path.gguf", "choices": choices, "timings": {},
-                    "usage": {"prompt_tokens": 3, "completion_tokens": len(words), "total_tokens": 3 + len(words)}}
-        for w in words:
-            if self.delay:
-                time.sleep(self.delay)
-            choice = {"index": 0, "finish_reason": None, **({"delta": {"content": w}} if chat else {"text": w})}
-            if on_chunk({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "/p",
-                         "choices": [choice]}):
-                self.stopped_early.set()
-                return None
-        on_chunk({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "/p",
-                  "choices": [{"index": 0, "finish_reason": "length", "delta": {}}]})
-        on_chunk({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "/p", "choices": [],
-                  "usage": {"prompt_tokens": 3, "completion_tokens": len(words), "total_tokens": 3 + len(words)}})
-        return None
-
-    raw_completion = raw_chat
-
-
-class GenericFake(Engine):
-    """Only the engine protocol (like the transformers engine): the API builds the OpenAI shapes."""
-
-    name = "generic"
-    max_concurrency = 1
-
-    def generate(self, request):
-        return Completion(text=f"seen {len(request.messages or [])} messages", finish_reason="stop",
-                          prompt_tokens=5, completion_tokens=3)
-
-    def stream(self, request):
-        yield from ["seen ", "it"]
-
-
-def make_client(engine=None, tmp_path=None, **kw) -> TestClient:
-    limits = kw.pop("limits", Limits(max_body_bytes=20_000, max_prompt_tokens=1000, max_tokens=64, queue_size=1))
-    settings = ServeSettings(model_name="tiny", aliases=("tiny-alias",), license="Apache-2.0",
-                             history_path=tmp_path / "h.sqlite" if tmp_path else None, limits=limits, **kw)
-    return TestClient(create_app(engine or PassThroughFake(), settings))
-
-
-def chat(content="hi", **extra):
-    return {"model": "tiny", "messages": [{"role": "user", "content": content}], **extra}
-
-
-def sse_events(text: str) -> list:
-    out = []
-    for line in text.splitlines():
-        if line.startswith("data: "):
-            data = line[6:]
-            out.append(data if data == "[DONE]" else json.loads(data))
-    return out
 
 
 @pytest.fixture
@@ -103,22 +19,15 @@ def client(tmp_path):
         yield c
 
 
-def assert_error(r, status: int, code: str | None = None):
-    assert r.status_code == status, r.text
-    err = r.json()["error"]
-    assert set(err) == {"message", "type", "param", "code"} and err["message"]
-    if code:
-        assert err["code"] == code, err
-
-
 def test_chat_completion_shape_and_model_name_hidden(client):
     r = client.post("/v1/chat/completions", json=chat(max_tokens=3, n=2, stop=["x"], seed=7, temperature=0))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model"] == "tiny" and "timings" not in body
     assert [c["message"]["content"] for c in body["choices"]] == ["w0 w1 w2 "] * 2
-    sent = client.app.state.backend.engine.bodies[-1]
-    assert sent["stop"] == ["x"] and sent["seed"] == 7 and sent["n"] == 2 and sent["temperature"] == 0
+    first, second = client.app.state.backend.engine.bodies[-2:]  # n=2: one engine call per choice
+    assert first["stop"] == ["x"] and first["temperature"] == 0 and "n" not in first
+    assert sorted([first["seed"], second["seed"]]) == [7, 8]  # distinct choices, still replayable
 
 
 def test_streaming_chat_sends_chunks_then_done(client):
@@ -195,7 +104,7 @@ def test_queue_full_answers_429(tmp_path):
 
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as ac:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as ac:
             import asyncio
 
             async def one():

@@ -44,3 +44,12 @@ def test_code_blocks_lists_and_inline():
 def test_tables_and_headings():
     (html,) = render("# Title\n\n| a | b |\n|---|---|\n| 1 | 2 |")
     assert "<h1>Title</h1>" in html and "<th>a</th>" in html and "<td>2</td>" in html
+
+
+def test_any_text_renders_even_nul_placeholders():
+    """A reply holding the renderer's own placeholder text ("\\u00005\\u0000") used to throw."""
+    texts = ["\u00005\u0000", "a `x` \u00000\u0000 b", "\u0000", "`\u00001\u0000`", "**\u00002\u0000**", ""]
+    outs = render(*texts)
+    assert outs[0] == "<p>\ufffd5\ufffd</p>"
+    assert "<code>x</code>" in outs[1] and "\ufffd0\ufffd" in outs[1]
+    assert "<code>\ufffd1\ufffd</code>" in outs[3] and "\u0000" not in "".join(outs)

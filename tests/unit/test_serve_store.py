@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ownchat.data.formats import to_messages
 from ownchat.errors import DataError, UserError
-from ownchat.serve.auth import LOCAL_OWNER, KeyRing, check_bind, is_loopback, owner_id
+from ownchat.serve.auth import LOCAL_OWNER, KeyRing, check_bind, is_loopback, legacy_owner_id, owner_id
 from ownchat.serve.history import HistoryStore
 
 
@@ -66,10 +66,11 @@ def test_delete_removes_the_bytes_from_the_file(tmp_path):
     store.close()
 
 
-def test_keyring(tmp_path):
-    ring = KeyRing(["alpha-key-1", "beta-key-22"])
-    assert ring.check("Bearer alpha-key-1") == owner_id("alpha-key-1")
-    assert ring.check(None, "beta-key-22") == owner_id("beta-key-22")
+def test_keyring(tmp_path, monkeypatch):
+    monkeypatch.setenv("OWNCHAT_HOME", str(tmp_path / "home"))
+    ring = KeyRing(["alpha-key-1", "beta-key-22"], secret=b"s" * 32)
+    assert ring.check("Bearer alpha-key-1") == owner_id("alpha-key-1", b"s" * 32)
+    assert ring.check(None, "beta-key-22") == owner_id("beta-key-22", b"s" * 32)
     assert ring.check("Bearer nope-nope-1") is None and ring.check(None) is None
     assert ring.check("Basic alpha-key-1") is None
     assert KeyRing().check(None) == LOCAL_OWNER
@@ -84,6 +85,36 @@ def test_keyring(tmp_path):
         KeyRing.load([], f)
     with pytest.raises(DataError, match="not found"):
         KeyRing.load([], tmp_path / "missing.txt")
+
+
+def test_owner_ids_are_salted_per_install_and_old_rows_move(tmp_path, monkeypatch):
+    import hashlib
+    import stat
+
+    from fastapi.testclient import TestClient
+
+    from ownchat.engines.base import Engine
+    from ownchat.serve.app import ServeSettings, create_app
+
+    monkeypatch.setenv("OWNCHAT_HOME", str(tmp_path / "home"))
+    key = "alpha-key-1"
+    ring = KeyRing.load([key])
+    secret_file = tmp_path / "home" / "serve-owner.secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600 and len(secret_file.read_bytes()) == 32
+    oid = ring.check(f"Bearer {key}")
+    unsalted = hashlib.sha256(key.encode()).hexdigest()
+    assert unsalted[:24] not in oid and oid == KeyRing.load([key]).check(f"Bearer {key}")  # stable per install
+    assert oid != KeyRing([key]).check(f"Bearer {key}")  # another secret, another id
+    # a history written by an earlier version, under the unsalted id, stays readable with the key
+    store = HistoryStore(tmp_path / "h.sqlite")
+    cid = store.create(legacy_owner_id(key), title="from before")["id"]
+    store.close()
+    settings = ServeSettings(model_name="m", history_path=tmp_path / "h.sqlite", keys=KeyRing.load([key]))
+    with TestClient(create_app(Engine(), settings), base_url="http://127.0.0.1") as c:
+        listed = c.get("/api/conversations", headers={"Authorization": f"Bearer {key}"}).json()
+        assert [x["id"] for x in listed] == [cid]
+    rows = sqlite3.connect(tmp_path / "h.sqlite").execute("SELECT owner FROM conversations").fetchall()
+    assert rows == [(oid,)]
 
 
 def test_binding_beyond_loopback_needs_keys():
@@ -120,7 +151,8 @@ def test_history_cli_list_export_delete(tmp_path):
     out = tmp_path / "chats.jsonl"
     res = run(app, ["history", "export", "--history", str(path), "-o", str(out)])
     assert res.exit_code == 0
-    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert oct(out.stat().st_mode & 0o777) == oct(path.stat().st_mode & 0o777) == "0o600"  # chats stay private
+    recs = [json.loads(x) for x in out.read_text().split("\n") if x]
     assert [to_messages(r)[1]["content"] for r in recs] == ["ONE", "TWO"]
     res = run(app, ["history", "delete", ids[0][:8], "--history", str(path)])
     assert res.exit_code == 0

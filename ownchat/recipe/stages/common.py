@@ -65,7 +65,7 @@ def plot_metrics(metrics: Path, keys: tuple[str, ...], out: Path, title: str) ->
     """A PNG of ``keys`` against step from a metrics JSONL (the trainers write one line per step)."""
     if not metrics.exists():
         return None
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip().startswith("{")]
+    rows = [json.loads(line) for line in metrics.read_text().split("\n") if line.strip().startswith("{")]
     series = {k: [(r["step"], r[k]) for r in rows if r.get(k) is not None and "step" in r] for k in keys}
     series = {k: v for k, v in series.items() if v}
     if not series:

@@ -8,7 +8,8 @@ const Markdown = (() => {
     .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 
   function inline(text) {
-    // Code spans first, so their content is never treated as Markdown.
+    // Code spans first, so their content is never treated as Markdown. They are parked behind NUL
+    // placeholders; render() has replaced every NUL of the text itself, so none can be forged.
     const codes = [];
     let s = text.replace(/`([^`\n]+)`/g, (_, c) => { codes.push(c); return `\u0000${codes.length - 1}\u0000`; });
     s = esc(s);
@@ -17,7 +18,7 @@ const Markdown = (() => {
     s = s.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>").replace(/__([^_]+)__/g, "<strong>$1</strong>");
     s = s.replace(/(^|[^*])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>");
     s = s.replace(/~~([^~]+)~~/g, "<del>$1</del>");
-    return s.replace(/\u0000(\d+)\u0000/g, (_, i) => `<code>${esc(codes[+i])}</code>`);
+    return s.replace(/\u0000(\d+)\u0000/g, (_, i) => (+i < codes.length ? `<code>${esc(codes[+i])}</code>` : ""));
   }
 
   function table(lines) {
@@ -28,7 +29,8 @@ const Markdown = (() => {
   }
 
   function render(src) {
-    const lines = src.replace(/\r\n?/g, "\n").split("\n");
+    // Any text must render: a NUL in a reply would otherwise pose as a code-span placeholder.
+    const lines = String(src ?? "").replace(/\u0000/g, "\uFFFD").replace(/\r\n?/g, "\n").split("\n");
     const out = [];
     let i = 0;
     while (i < lines.length) {
