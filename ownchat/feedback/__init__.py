@@ -12,10 +12,10 @@ from ownchat.feedback.bestof import BestOfNEngine, with_best_of
 from ownchat.feedback.collect import FeedbackConfig, FeedbackResult, collect_feedback, load_prompts
 from ownchat.feedback.pairs import PAIR_MODES, Candidate, Pair, make_pairs
 from ownchat.feedback.prompts import RUBRIC_VERSION, scoring_messages
-from ownchat.feedback.score import ScoreItem, parse_score, score_answers
+from ownchat.feedback.score import ScoreItem, score_answers
 
 __all__ = [
     "BestOfNEngine", "with_best_of", "FeedbackConfig", "FeedbackResult", "collect_feedback", "load_prompts",
     "PAIR_MODES", "Candidate", "Pair", "make_pairs", "RUBRIC_VERSION", "scoring_messages", "ScoreItem",
-    "parse_score", "score_answers",
+    "score_answers",
 ]

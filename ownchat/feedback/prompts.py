@@ -54,10 +54,3 @@ def scoring_messages(prompt: list[Message] | tuple[Message, ...], answer: str,
     parts.append(f"[Answer to grade]\n{answer}\n[End of answer to grade]")
     parts.append(_FORMAT)
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
-
-
-def retry_messages(previous: list[Message], bad_reply: str) -> list[Message]:
-    """A follow-up turn when the grader forgot the score line: show its reply and ask for the line."""
-    return [*previous, {"role": "assistant", "content": bad_reply},
-            {"role": "user", "content": "Your reply did not end with a score line. Reply with only "
-                                        "'Score: N', N an integer from 1 to 10."}]

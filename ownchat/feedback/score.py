@@ -1,47 +1,22 @@
-"""Turn a grader's free-text reply into a 1–10 score, and ask again when it forgot to give one.
+"""Teacher scores for student answers: the scoring rubric through the judge's one verdict path.
 
-Small teachers rarely follow the output format exactly: they write "Score: 8/10", "**Rating:** 7",
-"[[6]]", "I would give it a 9 out of 10", or a bare "8". ``parse_score`` accepts those and refuses
-anything ambiguous (a number outside 1–10, no number at all): a wrong score is worse than none,
-because it silently turns into a wrong preference pair.
+The reply is read by ``ownchat.judge.parse.parse_rating`` ("Score: 8/10", "**Rating:** 7", "[[6]]",
+"9 out of 10", a bare "8"; anything ambiguous or outside 1–10 is refused: a wrong score is worse than
+none, because it silently turns into a wrong preference pair) and a reply without one gets the
+follow-up turn of ``ownchat.judge.runner.VerdictCall``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
-from ownchat.engines.base import ChatRequest, Completion, Engine, Message, SamplingParams, UsageMeter
-from ownchat.feedback.prompts import retry_messages, scoring_messages
+from ownchat.engines.base import ChatRequest, Completion, Engine, Message, UsageMeter
+from ownchat.feedback.prompts import scoring_messages
+from ownchat.judge.parse import parse_rating
+from ownchat.judge.runner import JudgeJob, JudgeSettings, VerdictCall
 
-_NUM = r"(\d{1,2}(?:\.\d+)?)"
-# Ordered by how explicit they are; within a pattern the *last* match wins (graders often restate
-# the scale, e.g. "on a scale of 1 to 10 ... Score: 7").
-_PATTERNS = [
-    re.compile(r"\bscore\s*[:=]\s*\**\s*\[{0,2}\s*" + _NUM + r"(?:\s*/\s*10)?", re.I),
-    re.compile(r"\brating\s*[:=]\s*\**\s*\[{0,2}\s*" + _NUM + r"(?:\s*/\s*10)?", re.I),
-    re.compile(r"\[\[\s*" + _NUM + r"\s*\]\]"),
-    re.compile(_NUM + r"\s*(?:/|out of)\s*10\b", re.I),
-]
-_BARE = re.compile(r"^\W*" + _NUM + r"\W*$")
-
-
-def parse_score(text: str, low: float = 1, high: float = 10) -> float | None:
-    """The score in ``text``, or None when there is none (or it lies outside ``low..high``)."""
-    if not text:
-        return None
-    text = text.replace("**", "")
-    for pat in _PATTERNS:
-        found = pat.findall(text)
-        if found:
-            value = float(found[-1])
-            return value if low <= value <= high else None
-    m = _BARE.match(text.strip())
-    if m:
-        value = float(m.group(1))
-        return value if low <= value <= high else None
-    return None
+SCORE_FOLLOWUP = "'Score: N', N an integer from 1 to 10"
 
 
 @dataclass
@@ -63,37 +38,17 @@ def score_steps(items: Sequence[ScoreItem], *, retries: int = 2,
                 max_tokens: int = 160) -> Generator[list[ChatRequest], list[Completion], list[Scored]]:
     """The scoring conversation as steps: yields requests, receives their completions, returns scores.
 
-    Greedy decoding keeps scores reproducible and cacheable. A retry first asks for just the score
-    line after showing the grader its own reply; that fixes most format slips without paying for a
-    second judgement. Items still without a score come back with ``score=None``. Callers drive it
-    (``score_answers`` in batches, ``collect_feedback`` on a rolling queue).
+    Greedy decoding keeps scores reproducible and cacheable. Callers drive it (``score_answers`` in
+    batches, ``collect_feedback`` on a rolling queue).
     """
-    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
-    short = SamplingParams(temperature=0.0, max_tokens=16)
-    convs = [scoring_messages(it.prompt, it.answer, it.reference) for it in items]
-    results = [Scored(None, "", 0) for _ in items]
-    todo = list(range(len(items)))
-    for attempt in range(retries + 1):
-        if not todo:
-            break
-        # a follow-up turn only needs the score line; a request that errored is simply sent again
-        comps = yield [ChatRequest.chat(convs[i], params if len(convs[i]) <= 2 else short) for i in todo]
-        failed: list[int] = []
-        for i, comp in zip(todo, comps, strict=True):
-            res = results[i]
-            res.attempts = attempt + 1
-            if comp.error:
-                res.errors.append(comp.error)
-                failed.append(i)
-                continue
-            res.reply = comp.text
-            res.score = parse_score(comp.text)
-            if res.score is None:
-                failed.append(i)
-                # the follow-up turn shows the grader what it wrote and asks for the score line only
-                convs[i] = retry_messages(convs[i][:2], comp.text)
-        todo = sorted(failed)
-    return results
+    settings = JudgeSettings(max_tokens=max_tokens, retries=retries)
+    calls = [VerdictCall(JudgeJob(i, scoring_messages(it.prompt, it.answer, it.reference), SCORE_FOLLOWUP),
+                         parse_rating, settings) for i, it in enumerate(items)]
+    todo = list(calls)
+    while todo:
+        comps = yield [c.request() for c in todo]
+        todo = [c for c, comp in zip(todo, comps, strict=True) if not c.receive(comp)]
+    return [Scored(c.verdict, c.text, len(c.attempts), c.errors) for c in calls]
 
 
 def score_answers(teacher: Engine, items: Sequence[ScoreItem], *, retries: int = 2, max_tokens: int = 160,

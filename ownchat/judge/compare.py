@@ -27,6 +27,7 @@ from ownchat.judge.runner import JudgeJob, JudgeSettings, run_jobs
 
 ORDERS = ("ab", "ba")  # "ab": model A shown as assistant A; "ba": model B shown first
 METHODS = ("text", "prob")
+PAIR_FOLLOWUP = "the verdict: [[A]] or [[B]]"
 
 
 @dataclass
@@ -125,7 +126,7 @@ def compare_answers(questions: Sequence[Question] | str | Path, answers_a: str |
             for order in ORDERS:
                 first, second = (a, b) if order == "ab" else (b, a)
                 msgs, prompt = pair_messages(q.turns, first.turns, second.turns, t, ref, letter=method == "prob")
-                jobs.append(JudgeJob((q.question_id, t, order), msgs))
+                jobs.append(JudgeJob((q.question_id, t, order), msgs, followup=PAIR_FOLLOWUP))
     skipped = len(done)
     if not jobs:  # everything already judged: do not load the judge just to find that out
         return JudgeRunResult(out, str(getattr(judge, "model_id", judge)), 0, len(done), 0,

@@ -23,6 +23,8 @@ from ownchat.judge.prompts import single_messages
 from ownchat.judge.questions import Question
 from ownchat.judge.runner import JudgeJob, JudgeOutcome, JudgeSettings, run_jobs
 
+RATING_FOLLOWUP = "'Rating: [[N]]', N an integer from 1 to 10"
+
 
 def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequence[str | Path],
                   judge: str | Engine, out: str | Path, *, turns: Sequence[int] | None = None,
@@ -62,7 +64,7 @@ def grade_answers(questions: Sequence[Question] | str | Path, answer_files: Sequ
                     continue
                 units[(model, q.question_id, t)] = (q, a)
                 msgs, _ = single_messages(q.turns, a.turns, t, q.reference_for(t), digit=method == "prob")
-                jobs.append(JudgeJob((model, q.question_id, t), msgs))
+                jobs.append(JudgeJob((model, q.question_id, t), msgs, followup=RATING_FOLLOWUP))
     if missing:
         log(f"{len(missing)} answer(s) missing and skipped: {missing[:10]}")
     if not jobs:  # everything already judged: do not load the judge just to find that out

@@ -31,6 +31,7 @@ _RATING_STRICT = re.compile(r"\[\[\s*" + _NUM + r"\s*(?:/\s*10\s*)?\]\]")
 _RATING_LABELLED = re.compile(r"(?:rating|score|grade)\s*(?:is|of)?\s*[:=]?\s*\**\s*\[?\s*" + _NUM
                               + r"\s*\]?\s*(?:/\s*10|out\s+of\s+10)?", re.I)
 _RATING_FRACTION = re.compile(_NUM + r"\s*(?:/\s*10|out\s+of\s+10)\b", re.I)
+_RATING_BARE = re.compile(r"^\W*" + _NUM + r"\W*$")  # a reply that is only the number (a follow-up's answer)
 
 _FORMAT_ECHO = re.compile(r"\[\[A\]\]\s*if|\[\[B\]\]\s*if|\[\[C\]\]\s*if|\[\[N\]\]", re.I)
 
@@ -70,4 +71,8 @@ def parse_rating(text: str | None, lo: float = 1, hi: float = 10) -> float | Non
         if hit is not None:
             value = float(hit)
             return value if lo <= value <= hi else None
+    bare = _RATING_BARE.match(t.strip())
+    if bare:
+        value = float(bare.group(1))
+        return value if lo <= value <= hi else None
     return None

@@ -28,7 +28,7 @@ from typing import Any
 from ownchat.data.jsonl import read_jsonl
 from ownchat.engines.base import Engine, UsageMeter
 from ownchat.errors import DataError, UserError
-from ownchat.judge.compare import METHODS, ORDERS, combine, open_judge, to_model
+from ownchat.judge.compare import METHODS, ORDERS, PAIR_FOLLOWUP, combine, open_judge, to_model
 from ownchat.judge.parse import parse_pair
 from ownchat.judge.prob import ProbJob, calibrated, run_prob_jobs
 from ownchat.judge.prompts import pair_messages
@@ -100,7 +100,7 @@ def validate_judge(judge: str | Engine, *, method: str = "text", pairs: list[Pai
     meter = UsageMeter()
     try:
         if method == "text":
-            jobs = [JudgeJob((p.id, o), _messages(p, o, False)) for p in pairs for o in ORDERS]
+            jobs = [JudgeJob((p.id, o), _messages(p, o, False), followup=PAIR_FOLLOWUP) for p in pairs for o in ORDERS]
             results = run_jobs(eng, jobs, parse_pair, settings, meter)
         else:
             jobs = [ProbJob((p.id, o), _messages(p, o, True)) for p in pairs for o in ORDERS]
@@ -174,7 +174,7 @@ def summarize(rows: list[dict[str, Any]], *, judge: str, judge_id: str, method: 
 def _validate_grades(judge: str | Engine, *, method: str, pairs: list[Pair] | None, settings: JudgeSettings | None,
                      cache: bool | str | Path, engine: str | None, log: Callable[[str], None],
                      on_progress: Callable[[int, int], None] | None, store: bool) -> dict[str, Any]:
-    from ownchat.judge.grade import _as_outcome
+    from ownchat.judge.grade import RATING_FOLLOWUP, _as_outcome
     from ownchat.judge.parse import parse_rating
     from ownchat.judge.prob import DIGITS
     from ownchat.judge.prompts import single_messages
@@ -192,7 +192,8 @@ def _validate_grades(judge: str | Engine, *, method: str, pairs: list[Pair] | No
 
     try:
         if method == "text":
-            jobs = [JudgeJob((p.id, side), msgs(p, side)) for p in pairs for side in ("better", "worse")]
+            jobs = [JudgeJob((p.id, side), msgs(p, side), followup=RATING_FOLLOWUP) for p in pairs
+                    for side in ("better", "worse")]
             results = run_jobs(eng, jobs, parse_rating, settings, meter)
         else:
             jobs = [ProbJob((p.id, side), msgs(p, side)) for p in pairs for side in ("better", "worse")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ownchat.engines.base import ChatRequest, Completion, Engine
-from ownchat.feedback.score import ScoreItem, parse_score, score_answers
+from ownchat.feedback.score import ScoreItem, score_answers
+from ownchat.judge.parse import parse_rating as parse_score
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -109,18 +109,23 @@ def test_unparseable_verdicts_are_retried_then_reported(tmp_path):
     a, b = _answers(tmp_path, "x", True), _answers(tmp_path, "y", False)
 
     def flaky(req: ChatRequest) -> str:
-        if "question 1" in req.messages[-1]["content"]:
+        if "question 1" in req.messages[1]["content"]:
             return "I cannot decide."  # never parses
-        return "[[A]]" if req.sample_index >= 1 else "hmm"  # parses only on the retry
+        followup = req.messages[-1]["role"] == "user" and len(req.messages) > 2
+        return "[[A]]" if followup else "hmm"  # parses only when asked for the verdict line
 
     judge = Scripted(flaky)
     out = tmp_path / "v.jsonl"
     res = compare_answers(QS, a, b, judge, out, turns=[1], settings=JudgeSettings(retries=2))
     recs = {r["question_id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert res.failed == 1 and recs[1]["status"] == "failed" and recs[1]["winner"] is None
-    assert len(recs[1]["judgments"][0]["attempts"]) == 3  # greedy + 2 resamples
-    assert [x["temperature"] for x in recs[1]["judgments"][0]["attempts"]] == [0.0, 0.7, 0.7]
+    attempts = recs[1]["judgments"][0]["attempts"]
+    assert len(attempts) == 3 and [x["followup"] for x in attempts] == [False, True, True]  # + 2 follow-ups
     assert len(recs[2]["judgments"][0]["attempts"]) == 2
+    # the follow-up shows the judge its own reply, asks for the verdict line only, with a short budget
+    ask = [r for r in judge.seen if len(r.messages) > 2 and "question 1" not in r.messages[1]["content"]][0]
+    assert ask.messages[-2] == {"role": "assistant", "content": "hmm"} and "[[A]] or [[B]]" in ask.messages[-1]["content"]
+    assert ask.params.max_tokens == 16 and ask.params.temperature == 0.0
     s = build_report([out], tmp_path / "rep", n_boot=100)
     assert s["pairs"][0]["failures"] == 1 and len(s["failures"]) == 2  # both orders of q1, shown
     assert "I cannot decide." in (tmp_path / "rep" / "report.md").read_text()
