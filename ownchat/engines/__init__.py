@@ -12,7 +12,7 @@ __all__ = [
     "CachedEngine", "ResponseCache", "load_engine", "ENGINE_NAMES",
 ]
 
-ENGINE_NAMES = ("llamacpp", "hf", "openai")
+ENGINE_NAMES = ("llamacpp", "hf", "openai", "vllm")
 
 
 def load_engine(model: str, engine: str | None = None, *, cache: bool | str | Path = False,
@@ -73,6 +73,15 @@ def _build(model, engine, *, adapter, concurrency, chat_template, base_url, api_
                              model_name=ref.display_name, **opts)
         eng.license = ref.license
         return eng
+    if kind == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise EngineError("--engine vllm needs the `vllm` package, which runs on CUDA GPUs: `pip install vllm` "
+                              "on a GPU machine, or use --engine llamacpp (GGUF, CPU) or --engine hf (transformers)")
+        from ownchat.engines.vllm import VLLMEngine
+
+        return VLLMEngine.from_ref(ref, adapter=adapter, max_concurrency=concurrency or 32, log=log)
     if kind == "hf":
         from ownchat.engines.hf import HFEngine
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,9 @@ ENGINES = ("llamacpp", "hf", "vllm")
 
 def load_serving_engine(model: str, engine: str | None = None, adapter: str | Path | None = None,
                         parallel: int | None = None, log: Any = print) -> Engine:
-    """The engine for ``model``. No response cache: a chat server must sample afresh every time."""
-    if engine == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("--engine vllm needs the `vllm` package, which runs on CUDA GPUs: "
-                            "`pip install vllm` on a GPU machine, or use --engine llamacpp (GGUF, CPU) "
-                            "or --engine hf (transformers)")
-        from ownchat.serve.vllm_engine import VLLMEngine
-
-        return VLLMEngine.from_ref(model, adapter=adapter, max_concurrency=parallel or 32, log=log)
-    if engine not in (None, "llamacpp", "hf"):
+    """The engine for ``model`` (the one factory, ``load_engine``). No response cache: a chat server
+    must sample afresh every time."""
+    if engine not in (None, *ENGINES):
         raise UserError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     from ownchat.engines import load_engine
 

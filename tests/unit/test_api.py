@@ -39,3 +39,14 @@ def test_chat_convenience_reuses_the_engine():
     assert first["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
     assert second["body"]["max_tokens"] == 5 and len(second["body"]["messages"]) == 1
     assert ownchat._engines == {}
+
+
+def test_vllm_is_an_engine_of_the_one_factory_and_says_what_it_needs():
+    import importlib.util
+
+    from ownchat.engines import ENGINE_NAMES, EngineError, load_engine
+
+    assert "vllm" in ENGINE_NAMES
+    if importlib.util.find_spec("vllm") is None:  # this CPU machine: a clear error, before any model loads
+        with pytest.raises(EngineError, match="pip install vllm"):
+            load_engine("smollm2-135m-instruct", "vllm", log=lambda m: None)

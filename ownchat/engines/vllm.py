@@ -1,8 +1,8 @@
-"""vLLM behind the engine protocol, for GPU machines (``ownchat serve MODEL --engine vllm``).
+"""vLLM behind the engine protocol, for GPU machines (``load_engine(model, "vllm")``, ``--engine vllm``).
 
 vLLM's offline ``LLM`` is fastest when handed many requests at once, so a collector thread gathers
 whatever requests arrive within a few milliseconds and runs them as one batch. It is only imported
-when ``vllm`` is installed; ``ownchat serve`` explains what to do when it is not.
+when ``vllm`` is installed; ``load_engine`` explains what to do when it is not.
 
 Not exercised by the test suite (vLLM needs CUDA): keep it small and close to vLLM's documented API.
 """
@@ -43,11 +43,11 @@ class VLLMEngine(Engine):
         threading.Thread(target=self._loop, daemon=True, name="vllm-batcher").start()
 
     @classmethod
-    def from_ref(cls, model: str, *, adapter: str | Path | None = None, max_concurrency: int = 32,
+    def from_ref(cls, ref: Any, *, adapter: str | Path | None = None, max_concurrency: int = 32,
                  log: Any = print) -> VLLMEngine:
         from ownchat.models.resolve import ensure_hf, resolve
 
-        ref = resolve(model, log=log)
+        ref = resolve(ref, log=log) if isinstance(ref, str) else ref
         path = ensure_hf(ref, log=log) if ref.kind == "gguf" else ref.path  # vLLM wants safetensors
         return cls(path, adapter=adapter or ref.adapter, max_concurrency=max_concurrency,
                    chat_template=ref.chat_template, model_name=ref.display_name, license=ref.license)
