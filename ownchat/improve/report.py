@@ -46,42 +46,19 @@ def lmsi_rows(before: EvalResult | None, after: EvalResult | None) -> list[Row]:
     return rows
 
 
-def markdown_table(rows: list[Row]) -> str:
-    head = ("| Method | Model | K | n | Accuracy | 95% CI | Δ vs first row |\n"
-            "|---|---|---:|---:|---:|---|---:|\n")
-    lines = []
-    base = rows[0].acc.value if rows else 0.0
-    for r in rows:
-        lo, hi = wilson(r.acc.correct, r.acc.n)
-        delta = r.acc.value - base
-        lines.append(f"| {r.method} | {r.model} | {r.k} | {r.acc.n} | {r.acc.value:.1%} "
-                     f"({r.acc.correct}/{r.acc.n}) | [{lo:.1%}, {hi:.1%}] | {delta:+.1%} |")
-    return head + "\n".join(lines) + "\n"
-
-
 def write_report(rows: list[Row], out: Path, *, title: str, split: dict[str, Any] | None = None,
                  curves: list[tuple[str, EvalResult | None]] | None = None,
                  extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``report.md``, ``report.json``, ``report.png`` (and ``accuracy_vs_k.png`` with curves)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "report.md", "json": out / "report.json", "png": out / "report.png"}
-    md = [f"# {title}\n", markdown_table(rows)]
-    if split:
-        md.append(f"\nEvaluation: {split['eval_source']} questions {split['eval_range'][0]}–"
-                  f"{split['eval_range'][1] - 1}. Unlabeled pool: {split['pool_size']} questions from "
-                  f"{split['pool_source']}; overlap with the evaluation subset: {split['overlap']} "
-                  f"({'disjoint' if split['overlap'] == 0 else 'NOT disjoint'}).\n")
-    md.append("\nIntervals are 95% Wilson score intervals over the n questions, one method at a time. "
-              "Whether one method beats another on the same questions is the paired line below "
-              "(where present), not whether these intervals overlap.\n")
-    for key, value in (extra or {}).items():
-        md.append(f"- {key}: {value}\n")
     series = [(label, r.curve, r.greedy) for label, r in (curves or []) if r is not None and r.curve]
     if series:
         paths["curve"] = plot_accuracy_vs_k(series, out / "accuracy_vs_k.png")
-        md.append("\n![accuracy vs K](accuracy_vs_k.png)\n")
-    md.append("\n![accuracy](report.png)\n")
-    paths["md"].write_text("".join(md))
+    from ownchat.render import write_report as render_to
+
+    render_to(paths["md"], "gsm8k_report.md.jinja", title=title, rows=[r.to_dict() for r in rows], split=split,
+              extra=extra or {}, curve=bool(series))
     paths["json"].write_text(json.dumps({"title": title, "rows": [r.to_dict() for r in rows], "split": split,
                                          **(extra or {})}, indent=2))
     _bar_chart(rows, paths["png"], title)

@@ -138,24 +138,10 @@ def describe_comparison(c: dict[str, Any]) -> list[str]:
 
 def write_ifeval_report(summary: dict[str, Any], out: Path) -> None:
     """``summary.json``, ``report.md`` and ``by_instruction.png`` in ``out``."""
+    from ownchat.render import write_report
+
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    md = [f"# IFEval: {summary['label']}\n\n",
-          f"{summary['n']} prompts. Average (prompt + instruction strict) / 2: "
-          f"**{summary['average']['value'] * 100:.1f}** [{summary['average']['ci95'][0] * 100:.1f}, "
-          f"{summary['average']['ci95'][1] * 100:.1f}]\n\n",
-          "| measure | accuracy | 95% CI | n |\n|---|---:|---|---:|\n"]
-    for key in ("prompt_strict", "instruction_strict", "prompt_loose", "instruction_loose", "stopped"):
-        m = summary[key]
-        md.append(f"| {key.replace('_', ' ')} | {m['accuracy'] * 100:.1f}% | [{m['ci95'][0] * 100:.1f}, "
-                  f"{m['ci95'][1] * 100:.1f}] | {m['n']} |\n")
-    md.append("\nPrompt-level intervals are Wilson; instruction-level ones a bootstrap over prompts (the "
-              "instructions of one prompt move together); the average's a bootstrap over prompts. "
-              "'stopped' is the share of answers that ended before the token cap.\n\n"
-              "| instruction | n | strict | loose |\n|---|---:|---:|---:|\n")
-    for iid, row in summary["by_instruction"].items():
-        md.append(f"| {iid} | {row['n']} | {row['strict'] * 100:.0f}% | {row['loose'] * 100:.0f}% |\n")
-    md.append("\n![per instruction](by_instruction.png)\n")
-    (out / "report.md").write_text("".join(md), encoding="utf-8")
+    write_report(out / "report.md", "ifeval_report.md.jinja", s=summary)
     _plot(summary, out / "by_instruction.png")
 
 

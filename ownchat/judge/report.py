@@ -15,7 +15,8 @@ from typing import Any
 from ownchat.data.jsonl import read_jsonl
 from ownchat.errors import DataError
 from ownchat.judge import stats
-from ownchat.judge.report_render import render_html, render_markdown
+from ownchat.judge.report_render import with_rows
+from ownchat.render import write_report
 
 METHODS = {
     "win_rate": "Wins of A plus half the ties, over all verdicts that parsed. Each question/turn is judged "
@@ -131,6 +132,7 @@ def build_report(verdict_files: Sequence[str | Path], out_dir: str | Path, grade
     summary["prompts"] = [json.loads(p) for p in summary["prompts"]]
     figures = charts.draw_all(pairs, verdicts, elo, grade_sum)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
-    (out_dir / "report.html").write_text(render_html(summary, figures), encoding="utf-8")
+    shown = with_rows(summary)
+    write_report(out_dir / "report.md", "judge_report.md.jinja", s=shown)
+    write_report(out_dir / "report.html", "judge_report.html.jinja", s=shown, figs=figures)
     return summary

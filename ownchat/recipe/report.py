@@ -7,101 +7,12 @@ so it can be rebuilt at any time: ``ownchat run RECIPE --report-only``.
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
-
 from ownchat.recipe.plan import StageResult, fmt_seconds
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:20px;color:#1d2330}
-h1{margin-bottom:0}h2{border-bottom:2px solid #e3e7ef;padding-bottom:4px;margin-top:32px}
-.muted{color:#6b7385}table{border-collapse:collapse;margin:8px 0;width:100%}
-td,th{border:1px solid #dde2ec;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f3f5f9}.ok{background:#e6f6ea}.bad{background:#fde8e8}.unk{background:#fff6dc}
-.box{border-radius:8px;padding:10px 14px;margin:8px 0}.num{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;border:1px solid #e3e7ef;margin:6px 0}code,pre{background:#f3f5f9;padding:1px 4px}
-pre{white-space:pre-wrap;padding:8px;max-height:240px;overflow:auto}
-.bar{display:inline-block;height:10px;background:#4b7bec;vertical-align:middle}
-"""
-
-_TEMPLATE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>ownchat run: {{ name }}</title><style>{{ css }}</style></head><body>
-<h1>{{ name }}</h1><p class="muted">{{ description }}</p>
-<p>Status: <b>{{ info.status }}</b> &middot; wall time {{ fmt(info.seconds or 0) }}
- &middot; attempt {{ info.attempt }} &middot; started {{ info.first_started }} &middot; run dir <code>{{ run_dir }}</code></p>
-{% if info.error %}<div class="box bad">Stopped: {{ info.error }}. Run the same command again to resume.</div>{% endif %}
-{% for name, cmd in serve.items() %}<div class="box ok">Serve <b>{{ name }}</b>: <code>{{ cmd }}</code></div>{% endfor %}
-
-{% if results_box %}<h2>Results</h2>
-<p class="muted">Objective measures first (IFEval checked by code, the distance to the teacher on held-out answers,
-GSM8K), each before &rarr; after paired on the same items with a 95% CI; a difference whose CI contains 0 is not
-a result. The judge comes last, with whether it passed <code>ownchat judge validate</code>.</p>
-<table><tr><th>student</th><th>measure</th><th>value</th></tr>
-{% for who, k, v in results_box %}<tr class="{{ 'unk' if 'not validated' in k or 'not run' in v else '' }}"><td>{{ who }}</td><td>{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</table>{% endif %}
-<h2>Verdicts</h2>
-{% for student, s in licence.students.items() %}
-<div class="box {{ {'cleared':'ok','not cleared':'bad'}.get(s.verdict,'unk') }}"><b>{{ student }}</b>: {{ s.text }}</div>
-{% endfor %}
-<div class="box {{ 'unk' if privacy.left_machine else 'ok' }}"><b>Privacy</b>: {{ privacy.text }}</div>
-
-<h2>Stages</h2>
-<table><tr><th>stage</th><th>status</th><th class="num">wall time</th><th class="num">planned</th><th>headline</th></tr>
-{% for s in info.stages %}<tr class="{{ 'bad' if s.status == 'failed' else '' }}"><td>{{ s.name }}</td>
-<td>{{ 'skipped (up to date)' if s.skipped else s.status }}</td><td class="num">{{ fmt(s.seconds or 0) }}</td>
-<td class="num">{{ fmt(s.estimate_seconds or 0) }}</td><td>{{ headline(s.summary) }}</td></tr>{% endfor %}
-</table>
-
-<h2>Cost</h2>
-<table><tr><th>stage</th><th>role</th><th class="num">requests</th><th class="num">cached</th>
-<th class="num">prompt tokens</th><th class="num">completion tokens</th><th class="num">cost (USD)</th></tr>
-{% for row in cost.rows %}<tr><td>{{ row.stage }}</td><td>{{ row.role }}</td><td class="num">{{ "{:,}".format(row.requests) }}</td>
-<td class="num">{{ "{:,}".format(row.cached) }}</td><td class="num">{{ "{:,}".format(row.prompt_tokens) }}</td>
-<td class="num">{{ "{:,}".format(row.completion_tokens) }}</td><td class="num">{{ "%.4f"|format(row.cost_usd) }}</td></tr>{% endfor %}
-<tr><th colspan="4">total</th><th class="num">{{ "{:,}".format(cost.prompt_tokens) }}</th>
-<th class="num">{{ "{:,}".format(cost.completion_tokens) }}</th><th class="num">{{ "%.4f"|format(cost.cost_usd) }}</th></tr></table>
-
-{% for sec in sections %}
-<h2>{{ sec.title }}</h2>
-{% if sec.tables %}{% for t in sec.tables %}<h3>{{ t.title }}</h3><table><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for r in t.rows %}<tr>{% for c in r %}<td>{{ c|safe }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}{% endif %}
-{% if sec.summary %}<table>{% for k, v in sec.summary %}<tr><th style="width:30%">{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>{% endif %}
-{% for title, img in sec.images %}<h3>{{ title }}</h3><img alt="{{ title }}" src="data:image/png;base64,{{ img }}">{% endfor %}
-{% if sec.samples %}<h3>Samples</h3>{% for smp in sec.samples %}<pre>{{ smp }}</pre>{% endfor %}{% endif %}
-{% endfor %}
-
-<h2>Licence ledger</h2>
-{% for student, s in licence.students.items() %}<h3>{{ student }}</h3>
-<table><tr><th>role</th><th>what</th><th>terms</th><th>commercial</th><th>binds weights</th><th>note</th></tr>
-{% for i in s["items"] %}<tr class="{{ {True:'ok',False:'bad'}.get(i.terms.commercial,'unk') if i.binding else '' }}">
-<td>{{ i.role }}</td><td>{{ i.what }}</td><td>{% if i.terms.url %}<a href="{{ i.terms.url }}">{{ i.terms.name }}</a>{% else %}{{ i.terms.name }}{% endif %}</td>
-<td>{{ {True:'yes',False:'no'}.get(i.terms.commercial,'unknown') }}</td><td>{{ 'yes' if i.binding else 'no' }}</td>
-<td>{{ i.terms.note }}{% if i.source %} <span class="muted">({{ i.source }})</span>{% endif %}</td></tr>{% endfor %}</table>
-{% endfor %}
-
-<h2>Privacy ledger</h2><p>{{ privacy.text }}</p>
-{% if privacy.entries %}<table><tr><th>stage</th><th>host</th><th>model</th><th class="num">requests</th>
-<th class="num">prompt tokens</th><th class="num">completion tokens</th><th>records sent</th></tr>
-{% for e in privacy.entries %}<tr><td>{{ e.stage }}</td><td>{{ e.host }}</td><td>{{ e.model }}</td><td class="num">{{ e.requests }}</td>
-<td class="num">{{ "{:,}".format(e.prompt_tokens or 0) }}</td><td class="num">{{ "{:,}".format(e.completion_tokens or 0) }}</td>
-<td>{{ records(e.records) }}</td></tr>{% endfor %}</table>{% endif %}
-<table><tr><th>stage</th><th>engines used</th></tr>{% for name, engines in privacy_engines %}
-<tr><td>{{ name }}</td><td>{{ engines }}</td></tr>{% endfor %}</table>
-
-<h2>Versions</h2><table><tr><th>python</th><td>{{ info.python }}</td></tr><tr><th>platform</th><td>{{ info.platform }}</td></tr>
-<tr><th>git commit</th><td>{{ info.git or 'not a git checkout' }}</td></tr>
-{% for k, v in (info.packages or {}).items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
-</body></html>"""
-
-
-def _b64(path: Path) -> str | None:
-    try:
-        return base64.b64encode(path.read_bytes()).decode()
-    except OSError:
-        return None
+from ownchat.render import b64png, write_report
 
 
 def headline(summary: dict[str, Any]) -> str:
@@ -157,7 +68,7 @@ def _comparison_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _section(name: str, r: StageResult, run_dir: Path) -> dict[str, Any] | None:
-    images = [(t, b) for t, p in r.images.items() if (b := _b64(run_dir / p))]
+    images = [(t, b) for t, p in r.images.items() if (b := b64png(run_dir / p))]
     tables = _comparison_tables(r.summary)
     for t in r.summary.get("tables", []):
         tables.append(t)
@@ -213,13 +124,8 @@ def render_report(run_dir: Path, *, name: str, description: str, info: dict[str,
     order = [s["name"] for s in info.get("stages", [])] or list(results)
     sections = [sec for n in order if n in results and (sec := _section(n, results[n], run_dir))]
     results_box = headline_rows(order, results)
-    env = Environment(autoescape=True)
-    page = env.from_string(_TEMPLATE).render(
-        name=name, description=description, info=info, run_dir=str(run_dir), css=_CSS, fmt=fmt_seconds,
-        headline=headline, records=_records, results_box=results_box, sections=sections, cost=_cost(results, order), licence=licence,
-        privacy=privacy, serve=serve, privacy_engines=[(n, engines.get(n, "")) for n in order])
-    out = run_dir / "report.html"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_report(run_dir / "report.html", "run_report.html.jinja",
+                        name=name, description=description, info=info, run_dir=str(run_dir), fmt=fmt_seconds,
+                        headline=headline, records=_records, results_box=results_box, sections=sections,
+                        cost=_cost(results, order), licence=licence, privacy=privacy, serve=serve,
+                        privacy_engines=[(n, engines.get(n, "")) for n in order])

@@ -11,7 +11,7 @@ from improve_fakes import QuestionEngine, write_gsm
 from ownchat.errors import DataError, UserError
 from ownchat.improve.evaluate import Accuracy, EvalConfig, evaluate_gsm8k
 from ownchat.improve.gsm8k import Problem, check_disjoint, load_problems, select
-from ownchat.improve.report import Row, markdown_table
+from ownchat.improve.report import Row, write_report
 from ownchat.stats import mcnemar_exact, paired_gain, wilson
 
 
@@ -74,8 +74,9 @@ def test_evaluate_greedy_and_sc_writes_everything_and_resumes(tmp_path: Path) ->
         evaluate_gsm8k(EvalConfig(model="fake", out=cfg.out, data=str(data), shots=1), engine=eng)
 
 
-def test_markdown_table_has_ci_and_n() -> None:
-    md = markdown_table([Row("Greedy CoT", "m", Accuracy(30, 100)), Row("Self-consistency", "m", Accuracy(40, 100), 5)])
+def test_markdown_table_has_ci_and_n(tmp_path: Path) -> None:
+    rows = [Row("Greedy CoT", "m", Accuracy(30, 100)), Row("Self-consistency", "m", Accuracy(40, 100), 5)]
+    md = write_report(rows, tmp_path, title="t")["md"].read_text()
     assert "| Greedy CoT | m | 1 | 100 | 30.0% (30/100) | [21.9%, 39.6%] | +0.0% |" in md
     assert "+10.0%" in md
 
