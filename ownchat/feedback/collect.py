@@ -59,16 +59,26 @@ class FeedbackConfig:
     teacher_engine: str | None = None
     teacher_base_url: str | None = None  # an OpenAI-compatible server for the teacher
     concurrency: int | None = None
+    #: how the user wrote each setting, for error messages: CLI flags by default; a recipe passes its keys
+    names: dict[str, str] = field(default_factory=dict)
+
+    def _name(self, key: str) -> str:
+        return self.names.get(key) or "--" + key.replace("_", "-")
 
     def validate(self) -> None:
+        """Every problem at once, each named as the user wrote it (a flag, or a recipe key)."""
+        problems = []
         if self.k < 1 or (self.k < 2 and not self.include_teacher):
-            raise UserError("--k must be at least 2 (or 1 with --include-teacher): a pair needs two answers")
+            problems.append(f"{self._name('k')} must be at least 2 (or 1 with {self._name('include_teacher')}): "
+                            "a pair needs two answers")
         if self.temperature <= 0:
-            raise UserError("--temperature must be > 0: greedy decoding gives k identical samples")
+            problems.append(f"{self._name('temperature')} must be > 0: greedy decoding gives k identical samples")
         if self.pairs not in PAIR_MODES:
-            raise UserError(f"--pairs must be one of {', '.join(PAIR_MODES)}")
+            problems.append(f"{self._name('pairs')} must be one of {', '.join(PAIR_MODES)}")
         if self.margin <= 0:
-            raise UserError("--margin must be > 0")
+            problems.append(f"{self._name('margin')} must be > 0")
+        if problems:
+            raise UserError(f"{len(problems)} problem(s) in the feedback settings: " + "; ".join(problems))
 
 
 @dataclass

@@ -139,7 +139,7 @@ class Feedback(_Strict):
     n: int = Field(64, ge=1)
     samples: int = Field(4, ge=2)
     judge: ModelSpec | None = None  # default: the teacher
-    temperature: float = Field(0.9, ge=0, le=2)
+    temperature: float = Field(0.9, gt=0, le=2)  # > 0: greedy decoding gives k identical samples
     max_tokens: int = Field(192, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 

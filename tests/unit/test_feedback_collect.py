@@ -141,3 +141,19 @@ def test_a_degenerate_loop_is_scored_lowest_by_rule_without_the_teacher(tmp_path
     assert row["score_rejected"] == 1 and teacher.calls == 2 and res.counts["garbled_by_rule"] == 1
     (rec,) = read_jsonl(scores_path(cfg.out))
     assert rec["candidates"][0]["grader"] == {"rule": "garbled", "score": 1.0}
+
+
+def test_config_lists_every_problem_in_the_words_the_user_used(tmp_path):
+    import pytest
+
+    from ownchat.errors import UserError
+    from ownchat.feedback.collect import FeedbackConfig
+
+    bad = dict(student="s", teacher="t", prompts=tmp_path / "p.jsonl", out=tmp_path / "o.jsonl", k=1,
+               temperature=0.0, pairs="nope", margin=0)
+    with pytest.raises(UserError) as e:
+        FeedbackConfig(**bad).validate()
+    msg = str(e.value)
+    assert msg.startswith("4 problem(s)") and "--k must" in msg and "--temperature" in msg and "--pairs" in msg
+    with pytest.raises(UserError, match="feedback.samples must be at least 2"):
+        FeedbackConfig(**bad, names={"k": "feedback.samples"}).validate()

@@ -38,7 +38,8 @@ class FeedbackStage(Stage):
         sft = str(ctx.dep_path(self.sft_stage, "model"))
         cfg = FeedbackConfig(student=sft, teacher=self.spec.model, prompts=ctx.dep_path("data", "prompts"), out=out,
                              k=s.samples, temperature=s.temperature, max_tokens=s.max_tokens, seed=self.r.seed,
-                             limit=s.n, **s.options)
+                             limit=s.n, names={"k": "feedback.samples", "temperature": "feedback.temperature",
+                                               **{k: f"feedback.options.{k}" for k in s.options}}, **s.options)
         student = load_engine(sft, "hf", cache=True, log=ctx.log)
         teacher = open_engine(self.spec, ctx.log)
         try:
