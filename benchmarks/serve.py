@@ -137,8 +137,9 @@ async def _http_load(base_url: str, model: str, clients: int, duration: float, m
 def run_server(args: argparse.Namespace) -> Result:
     from ownchat.serve.process import ServerProcess
 
+    cap = max(args.max_tokens, HANGUP_TOKENS) if args.disconnects else args.max_tokens
     with ServerProcess(args.model, "--parallel", str(args.parallel), "--no-history", "--queue", str(args.clients),
-                       "--max-tokens", str(args.max_tokens)) as srv:
+                       "--max-tokens", str(cap)) as srv:
         _warm_http(srv.base_url, args)
         res = asyncio.run(_http_load(srv.base_url, args.model, args.clients, args.duration, args.max_tokens,
                                      args.max_requests))
@@ -148,6 +149,7 @@ def run_server(args: argparse.Namespace) -> Result:
         return res
 
 
+HANGUP_TOKENS = 2000  # the hang-up probes ask for long answers: only a hang-up ends them early
 LONG_PROMPT = "Summarise this text: " + "the quick brown fox jumps over the lazy dog " * 110  # ~1,000 tokens
 
 
@@ -157,15 +159,18 @@ def _http_hangup(srv, args: argparse.Namespace, text: str, after_first_token: bo
     import httpx
 
     health = lambda: httpx.get(srv.base_url + "/healthz", timeout=60).json()  # noqa: E731
-    body = json.dumps({"model": args.model, "messages": [{"role": "user", "content": text}], "max_tokens": 2000,
-                       "temperature": 0, "stream": True}).encode()
+    body = json.dumps({"model": args.model, "messages": [{"role": "user", "content": text}],
+                       "max_tokens": HANGUP_TOKENS, "temperature": 0, "stream": True}).encode()
     s = socket.create_connection(("127.0.0.1", srv.port))
     s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     if after_first_token:
         got = b""
         while b'"content":"' not in got:
-            got += s.recv(4096)
+            part = s.recv(4096)
+            if not part:
+                raise RuntimeError(f"the server closed the stream before a token: {got[:300]!r}")
+            got += part
     else:
         while health()["engine_busy"] == 0:
             time.sleep(0.02)
@@ -271,7 +276,8 @@ def _bare_hangup(eng, text: str, after_first_token: bool) -> float:
                 return True
         return False
 
-    body = {"messages": [{"role": "user", "content": text}], "max_tokens": 2000, "temperature": 0, "stream": True,
+    body = {"messages": [{"role": "user", "content": text}], "max_tokens": HANGUP_TOKENS, "temperature": 0,
+            "stream": True,
             "return_progress": True, "cache_prompt": False}
     th = threading.Thread(target=eng.raw_chat, args=(body, on_chunk))
     th.start()

@@ -107,7 +107,9 @@ def test_hang_up_while_generating(server, batch_s, stream):
     if stream:
         got = b""
         while got.count(b"data: ") < 8:  # eight chunks: tokens are coming
-            got += s.recv(4096)
+            part = s.recv(4096)
+            assert part, f"the stream ended early: {got[:300]!r}"
+            got += part
     else:
         wait_for(server, lambda h: h["engine_busy"] == 1, 60)
         time.sleep(batch_s + 0.5)  # the short prompt is read; tokens are being made
