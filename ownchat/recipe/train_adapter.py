@@ -6,7 +6,6 @@ last checkpoint when the runner calls it again.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,12 +33,15 @@ def run_sft_stage(stage, ctx: StageContext) -> StageResult:
                     seq_len=s.seq_len, lora_r=s.lora_r, lora_alpha=s.lora_alpha or 2 * s.lora_r,
                     lora_dropout=s.lora_dropout, seed=stage.r.seed, chat_template=st.chat_template,
                     save_every=save_every, resume=True, **s.options)
+    _recipe_labels(cfg, "sft", s.options)
     if s.accelerate:
-        res = _launch_accelerate(cfg, stage.r.resolve_path(s.accelerate), ctx)
+        res = _launch_accelerate(cfg.validate(), stage.r.resolve_path(s.accelerate), ctx)
     else:
+        from ownchat.recipe.stages_eval import stage_bar
         from ownchat.train.sft import train_sft
 
-        res = train_sft(cfg, log=ctx.log).to_dict()
+        with stage_bar(f"SFT {st.name}") as tick:
+            res = train_sft(cfg, log=ctx.log, on_step=lambda row, total: tick(row["step"], total)).to_dict()
     steps = int(res.get("steps") or 0)
     seconds = float(res.get("seconds") or 0)
     nominal = steps * s.batch_size * s.grad_accum * s.seq_len
@@ -50,6 +52,14 @@ def run_sft_stage(stage, ctx: StageContext) -> StageResult:
                                        "padding_fraction", "resumed_from") if res.get(k) is not None}
     return StageResult(summary=summary, artifacts={"model": ctx.rel(out)}, images=images, raw=res,
                        speeds={f"train:{st.base}": nominal / seconds} if seconds > 5 and steps else {})
+
+
+def _recipe_labels(cfg, section: str, options: dict[str, Any]) -> None:
+    """A bad value is reported as the recipe names it (``dpo.options.label_smoothing``), not as a flag."""
+    from dataclasses import fields
+
+    cfg.given_as({f.name: f"recipe {section}." + ("options." if f.name in options else "") + f.name
+                  for f in fields(cfg)})
 
 
 def _launch_accelerate(cfg, acc_config: Path, ctx: StageContext) -> dict[str, Any]:
@@ -65,7 +75,9 @@ def _launch_accelerate(cfg, acc_config: Path, ctx: StageContext) -> dict[str, An
     if rc != 0:
         raise UserError(f"accelerate launch failed with exit status {rc}; see the output above "
                         f"(config: {acc_config})")
-    meta = json.loads((cfg.out / "ownchat_run.json").read_text())
+    from ownchat.train.runfile import read_run_file
+
+    meta = read_run_file(cfg.out)
     return meta.get("result") or {"final_loss": meta.get("final_loss"), "steps": meta.get("steps")}
 
 
@@ -78,7 +90,11 @@ def run_dpo_stage(stage, ctx: StageContext) -> StageResult:
     cfg = DPOConfig(model=str(sft_run), adapter=sft_run, data=ctx.dep_path(stage.feedback_stage, "pairs"),
                     out=out, max_steps=s.max_steps, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                     seq_len=s.seq_len, seed=stage.r.seed, beta=s.beta, **s.options)
-    res = train_dpo(cfg, log=ctx.log).to_dict()
+    _recipe_labels(cfg, "dpo", s.options)
+    from ownchat.recipe.stages_eval import stage_bar
+
+    with stage_bar(f"DPO {st.name}") as tick:
+        res = train_dpo(cfg, log=ctx.log, on_step=lambda row, total: tick(row["step"], total)).to_dict()
     images = {}
     if res.get("plot") and Path(res["plot"]).exists():
         images[f"DPO: {st.name}"] = ctx.rel(Path(res["plot"]))
