@@ -4,10 +4,13 @@ Each variant runs in its own subprocess (peak RSS is per process and never goes 
 few steps on the same synthetic preference pairs, and reports its peak resident memory and its
 seconds per step. Rows:
 
-- ``ownchat``: LoRA, reference = adapter disabled, logits for the answer span only.
-- ``ownchat-accum``: the same effective batch as 1 pair x ``batch`` accumulation steps
-  (``--batch-size 1 --grad-accum B``): identical gradients, a quarter of the activations.
-- ``ownchat-gc``: ``ownchat`` with ``--gradient-checkpointing`` (TRL's default turns it on).
+- ``ownchat``: LoRA, reference = adapter disabled, the LM head on answer tokens only (chunked), and
+  on CPU the batch's pairs split into forward passes of ~512 tokens (``--tokens-per-pass``, the
+  default there): the loss is a sum over independent pairs, so the gradient of the batch is the
+  same with a fraction of the activations.
+- ``ownchat-gc``: ``ownchat`` with ``--gradient-checkpointing`` (TRL's default turns it on): the
+  like-for-like row against ``trl-defaults``.
+- ``ownchat-onepass``: all pairs of the batch in one forward pass (the default on GPUs).
 - ``trl-defaults``: ``DPOTrainer`` with its defaults (full fine-tuning, a second model as reference).
 - ``trl-lora``: ``DPOTrainer`` with the same LoRA config (``peft_config``): the fair comparison.
 
@@ -26,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("ownchat", "ownchat-accum", "ownchat-gc", "trl-defaults", "trl-lora")
+VARIANTS = ("ownchat", "ownchat-gc", "ownchat-onepass", "trl-defaults", "trl-lora")
 
 
 def make_pairs(path: Path, n: int, words: int) -> None:
@@ -48,11 +51,10 @@ def peak_rss_mb() -> float:
 def run_ownchat(model: str, data: Path, out: Path, steps: int, batch: int, variant: str) -> dict:
     from ownchat.train.dpo import DPOConfig, train_dpo
 
-    micro, accum = (1, batch) if variant == "ownchat-accum" else (batch, 1)
-    res = train_dpo(DPOConfig(model=model, data=data, out=out, max_steps=steps, batch_size=micro, grad_accum=accum,
-                              seq_len=1024, lr=5e-5, save_every=10_000,
-                              gradient_checkpointing=variant == "ownchat-gc"), log=lambda m: None)
-    per_step = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    res = train_dpo(DPOConfig(model=model, data=data, out=out, max_steps=steps, batch_size=batch, seq_len=1024,
+                              lr=5e-5, save_every=10_000, gradient_checkpointing=variant == "ownchat-gc",
+                              tokens_per_pass=10**9 if variant == "ownchat-onepass" else None), log=lambda m: None)
+    per_step = [json.loads(line)["step_s"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {"seconds_per_step": sum(per_step) / len(per_step), "loss": res.final_loss}
 
 

@@ -66,7 +66,7 @@ def worker_ours(data: Path, model: str, steps: int, bs: int, seq: int, gc: bool 
     out = Path(tempfile.mkdtemp()) / "run"
     train_sft(SFTConfig(model=model, data=[data], out=out, max_steps=steps, batch_size=bs, seq_len=seq, lr=2e-4,
                         lora_r=8, lora_alpha=16, save_every=10_000, eval_fraction=0.0, gradient_checkpointing=gc),
-              log=lambda *_: None, progress=False)
+              log=lambda *_: None)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][1:]
     return {"tokens": sum(r["tokens"] for r in rows), "seconds": sum(r["step_s"] for r in rows)}
 

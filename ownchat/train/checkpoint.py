@@ -1,4 +1,4 @@
-"""Checkpoints that make ``--resume`` continue exactly where a ``kill -9`` struck.
+"""Checkpoints that make a resumed run continue exactly where a ``kill -9`` struck: SFT, DPO and RM alike.
 
 A checkpoint holds the trainable weights, optimizer and scheduler state, every RNG state (Python,
 NumPy, torch CPU and CUDA) and the step counter. The batch order is a pure function of
@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ownchat.errors import UserError
 
 CKPT_DIR = "checkpoints"
 
@@ -66,6 +68,10 @@ def save_checkpoint(run_dir: Path, step: int, *, model, optimizer, scheduler, ex
 def latest_checkpoint(run_dir: Path) -> Path | None:
     root = Path(run_dir) / CKPT_DIR
     done = sorted(p for p in root.glob("step-*") if (p / "meta.json").exists()) if root.exists() else []
+    if not done and root.exists() and any((p / "state.json").exists() for p in root.glob("step-*")):
+        # DPO / reward-model runs of earlier versions kept adapter/ + trainer.pt + state.json
+        raise UserError(f"{root} holds checkpoints of an earlier ownchat version, which cannot be resumed "
+                        "exactly: start the run again with another --out")
     return done[-1] if done else None
 
 

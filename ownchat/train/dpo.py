@@ -3,36 +3,28 @@
 The reference policy is the *same* weights: the base with the adapter switched off, or — when
 continuing an SFT run — the SFT adapter loaded a second time, frozen, under the name ``ref``. An
 adapter is a few MB, so the reference costs no extra copy of the model. Reference log-probs are
-computed per batch under ``no_grad`` (no activations kept), and logits are produced for the answer
-span only (see ``pref_data``), which is where most of DPO's memory usually goes.
+computed per batch under ``no_grad`` (no activations kept), and the LM head runs on the answer
+tokens only, in chunks (``token_loss``), which is where most of DPO's memory usually goes.
 
 Loss types: ``sigmoid`` (the DPO paper), ``ipo`` (squared, on length-averaged log-probs),
 ``hinge`` (SLiC) and ``robust`` (label-noise-corrected DPO, with ``label_smoothing`` = flip rate).
+The loop, checkpoints (exact resume), ``accelerate launch`` and the run file are the shared
+trainer's (``trainer.fit``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from ownchat.data.jsonl import JsonlWriter, write_jsonl
-from ownchat.errors import UserError
-from ownchat.train.pref_common import (
-    Checkpoints,
-    PrefTrainConfig,
-    device_and_dtype,
-    finish_step,
-    lora_config,
-    prepare_pairs,
-    resolve_start,
-    seed_all,
-    write_run,
-)
-from ownchat.train.pref_data import answer_logps, collate
+from ownchat.train.config import PrefTrainConfig
+from ownchat.train.loop import StepCallback
+from ownchat.train.model import add_adapter, load_base
+from ownchat.train.pref_data import PairObjective, PrefResult
+from ownchat.train.token_loss import TokenLogps, row_sums
+from ownchat.train.trainer import fit
 
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "robust")
 
@@ -43,32 +35,22 @@ class DPOConfig(PrefTrainConfig):
     loss_type: str = "sigmoid"
     label_smoothing: float = 0.0
 
-    def validate(self) -> None:
+    ORDER_KEYS: ClassVar[tuple[str, ...]] = (*PrefTrainConfig.ORDER_KEYS, "beta", "loss_type", "label_smoothing")
+    FLAGS: ClassVar[dict[str, str]] = {"loss_type": "--loss"}
+
+    def problems(self) -> list[tuple[str, str]]:
+        errs = super().problems()
         if self.loss_type not in LOSS_TYPES:
-            raise UserError(f"--loss must be one of {', '.join(LOSS_TYPES)}")
-        if self.beta <= 0:
-            raise UserError("--beta must be > 0")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise UserError("--label-smoothing must be in [0, 0.5)")
-        if self.batch_size < 1 or self.grad_accum < 1 or self.seq_len < 16:
-            raise UserError("--batch-size and --grad-accum must be >= 1, --seq-len >= 16")
+            errs.append(("loss_type", f"{self.loss_type!r} is not one of {', '.join(LOSS_TYPES)}"))
+        if not isinstance(self.beta, (int, float)) or self.beta <= 0:
+            errs.append(("beta", f"must be > 0, got {self.beta!r}"))
+        if not isinstance(self.label_smoothing, (int, float)) or not 0 <= self.label_smoothing < 0.5:
+            errs.append(("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing!r}"))
+        return errs
 
 
-@dataclass
-class DPOResult:
-    out: str
-    steps: int
-    pairs: int
-    final_loss: float | None
-    final: dict[str, float]
-    resumed_from: int = 0
-    seconds: float = 0.0
-    plot: str | None = None
-    usage: dict[str, float] = field(default_factory=dict)
-    hosts: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class DPOResult(PrefResult):
+    pass
 
 
 def dpo_loss(pol_c: Any, pol_r: Any, ref_c: Any, ref_r: Any, beta: float, loss_type: str = "sigmoid",
@@ -109,96 +91,71 @@ def reference(model: Any, ref_adapter: bool) -> Iterator[None]:
         model.train()
 
 
-def load_policy(base_dir: Path, dtype: Any, cfg: PrefTrainConfig, start_adapter: Path | None,
-                resume: Path | None) -> tuple[Any, bool]:
-    """Base + trainable adapter ``default`` (+ frozen ``ref`` copy of the SFT adapter, if any)."""
-    from peft import PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM
+class DPOLoss(TokenLogps):
+    """``forward(batch of n chosen + n rejected rows) -> (summed pair loss, n, reward/accuracy sums)``."""
 
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
-    if resume is not None or start_adapter is not None:
-        model = PeftModel.from_pretrained(model, str(resume or start_adapter), is_trainable=True)
-    else:
-        model = get_peft_model(model, lora_config(cfg, "CAUSAL_LM", model))
-    if start_adapter is not None:
-        model.load_adapter(str(start_adapter), adapter_name="ref", is_trainable=False)
-        model.set_adapter("default")
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    return model, start_adapter is not None
+    def __init__(self, model: Any, cfg: DPOConfig, ref_adapter: bool) -> None:
+        super().__init__(model)
+        self.cfg, self.ref_adapter = cfg, ref_adapter
+
+    def logps(self, batch: dict[str, Any]) -> Any:
+        logp, rows = self.token_logps(**batch)
+        n = batch["input_ids"].shape[0]
+        total = row_sums(logp, rows, n)
+        if self.cfg.loss_type != "ipo":
+            return total
+        return total / row_sums(logp.new_ones(logp.shape), rows, n).clamp(min=1)  # IPO: per-token average
+
+    def forward(self, input_ids, targets, position_ids=None, attention_mask=None):
+        import torch
+
+        batch = dict(input_ids=input_ids, targets=targets, position_ids=position_ids, attention_mask=attention_mask)
+        n = input_ids.shape[0] // 2
+        with torch.no_grad(), reference(self.model, self.ref_adapter):
+            ref = self.logps(batch)
+        pol = self.logps(batch)
+        loss, rc, rr = dpo_loss(pol[:n], pol[n:], ref[:n], ref[n:], self.cfg.beta, self.cfg.loss_type,
+                                self.cfg.label_smoothing)
+        sums = {"reward_chosen": rc.sum(), "reward_rejected": rr.sum(), "accuracy": (rc > rr).float().sum()}
+        return loss.sum(), n, sums
 
 
-def train_dpo(cfg: DPOConfig, log: Callable[[str], None] = print,
-              on_step: Callable[[dict[str, Any], int], None] | None = None) -> DPOResult:
-    """Train (or resume) a DPO run into ``cfg.out``; ``on_step(metrics, total_steps)`` after each step."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
+class DPO(PairObjective):
+    """The DPO objective for ``trainer.fit``."""
 
-    cfg.validate()
-    t0 = time.time()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seed_all(cfg.seed)
-    start = resolve_start(cfg.model, cfg.adapter, cfg.chat_template, log=log)
-    data = prepare_pairs(cfg, start)
-    tok, pad_id, jinja, run_template = data.tokenizer, data.pad_id, data.jinja, data.run_template
-    pairs, enc, total, order = data.pairs, data.encoded, data.total_steps, data.order
+    stage = "dpo"
+    curves = "dpo_curves.png"
+    ref_adapter = False
 
-    ckpts = Checkpoints(out)
-    latest = ckpts.latest()
-    device, dtype = device_and_dtype()
-    model, ref_adapter = load_policy(start.base_dir, dtype, cfg, start.adapter,
-                                     latest / "adapter" if latest else None)
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total), total)
-    step, history = 0, []
-    if latest is not None:
-        state = ckpts.restore(latest, opt, sched)
-        step, history = state["step"], state["history"]
-        log(f"resuming DPO from {latest.name} ({step}/{total} steps)")
-    resumed_from = step
-    write_jsonl(out / "metrics.jsonl", history)  # drop lines written after the checkpoint we resume from
-    log(f"DPO: {len(pairs)} pairs, {total} steps of {cfg.batch_size}x{cfg.grad_accum}, β={cfg.beta}, "
-        f"loss={cfg.loss_type}, reference={'SFT adapter' if ref_adapter else 'base (adapter off)'}, {device}")
-    average = cfg.loss_type == "ipo"
-    with JsonlWriter(out / "metrics.jsonl") as metrics:
-        while step < total:
-            ts = time.time()
-            opt.zero_grad(set_to_none=True)
-            acc: dict[str, float] = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "accuracy": 0.0}
-            for micro in range(cfg.grad_accum):
-                idx = order[step * cfg.grad_accum + micro]
-                batch = collate([enc[i].chosen for i in idx] + [enc[i].rejected for i in idx], pad_id)
-                batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items()}
-                n = len(idx)
-                with torch.no_grad(), reference(model, ref_adapter):
-                    ref = answer_logps(model, batch, average)
-                pol = answer_logps(model, batch, average)
-                loss, rc, rr = dpo_loss(pol[:n], pol[n:], ref[:n], ref[n:], cfg.beta, cfg.loss_type,
-                                        cfg.label_smoothing)
-                (loss.mean() / cfg.grad_accum).backward()
-                for key, val in (("loss", loss.detach()), ("reward_chosen", rc), ("reward_rejected", rr),
-                                 ("accuracy", (rc > rr).float())):
-                    acc[key] += float(val.float().mean()) / cfg.grad_accum
-            step = finish_step(step=step, total=total, acc=acc, started=ts, params=params, opt=opt,
-                               sched=sched, model=model, ckpts=ckpts, cfg=cfg, history=history,
-                               metrics=metrics, on_step=on_step)
-    final_loss = history[-1]["loss"] if history else None
-    dpo_meta = {"beta": cfg.beta, "loss_type": cfg.loss_type, "label_smoothing": cfg.label_smoothing,
-                "reference": "sft adapter" if ref_adapter else "base"}
-    write_run(out, model, start, stage="dpo", template=(jinja, run_template), tokenizer=tok,
-              data=[str(cfg.data)], final_loss=final_loss, steps=total, cfg=cfg, extra={"dpo": dpo_meta})
-    plot = None
-    try:
-        from ownchat.train.pref_plots import plot_pref_curves
+    def build(self, cfg: DPOConfig, start: Any, pad_id: int, log) -> DPOLoss:
+        """Base + trainable adapter ``default`` (+ frozen ``ref`` copy of the SFT adapter, if any)."""
+        model = add_adapter(load_base(start.base_dir, cfg), cfg, continue_from=start.adapter)
+        if start.adapter is not None:
+            model.load_adapter(str(start.adapter), adapter_name="ref", is_trainable=False)
+            model.set_adapter("default")
+        self.ref_adapter = start.adapter is not None
+        return DPOLoss(model, cfg, self.ref_adapter)
 
-        plot = str(plot_pref_curves(history, out / "dpo_curves.png", title=f"DPO ({cfg.loss_type}, β={cfg.beta})"))
-    except Exception as exc:  # noqa: BLE001 - a failed plot must not lose a finished run
-        log(f"could not draw curves: {exc}")
-    final = {k: v for k, v in (history[-1] if history else {}).items() if k not in ("step", "seconds")}
-    log(f"DPO done: {total} steps, loss {final_loss}, margin {final.get('margin')}, "
-        f"accuracy {final.get('accuracy')} -> {out}")
-    return DPOResult(str(out), total, len(pairs), final_loss, final, resumed_from, round(time.time() - t0, 1), plot)
+    def describe(self) -> str:
+        c = self.cfg
+        return (f"DPO ({c.loss_type}, β={c.beta}, reference: "
+                f"{'SFT adapter' if self.ref_adapter else 'base, adapter off'}) on {self.pairs} pairs")
+
+    def title(self) -> str:
+        return f"DPO ({self.cfg.loss_type}, β={self.cfg.beta})"
+
+    def result(self, f: Any, log) -> DPOResult:
+        final, fields = self.final(f)
+        log(f"DPO done: {f.steps} steps, loss {fields['final_loss']}, margin {final.get('margin')}, "
+            f"accuracy {final.get('accuracy')} -> {f.out}")
+        return DPOResult(**fields)
+
+    def run_extra(self) -> dict[str, Any]:
+        c = self.cfg
+        return {"dpo": {"beta": c.beta, "loss_type": c.loss_type, "label_smoothing": c.label_smoothing,
+                        "reference": "sft adapter" if self.ref_adapter else "base"}}
+
+
+def train_dpo(cfg: DPOConfig, log=print, on_step: StepCallback | None = None) -> DPOResult:
+    """Train (or resume) a DPO run into ``cfg.out``; ``on_step(metrics row, total_steps)`` after each step."""
+    return fit(cfg, DPO(cfg), log=log, on_step=on_step)

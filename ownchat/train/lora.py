@@ -40,13 +40,14 @@ def detect_target_modules(model) -> list[str]:
     return found
 
 
-def wrap_lora(model, *, r: int, alpha: int, dropout: float, target_modules: list[str] | None):
-    """The PEFT model, with only the adapter weights trainable."""
+def wrap_lora(model, *, r: int, alpha: int, dropout: float, target_modules: list[str] | None,
+              task_type: str = "CAUSAL_LM"):
+    """The PEFT model, with only the adapter weights trainable (and, for ``SEQ_CLS``, the score head)."""
     from peft import LoraConfig, get_peft_model
 
     targets = target_modules or detect_target_modules(model)
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
-                     bias="none", task_type="CAUSAL_LM")
+                     bias="none", task_type=task_type)
     return get_peft_model(model, cfg)
 
 

@@ -4,38 +4,29 @@ The loss -log σ(r(chosen) − r(rejected)) only fixes *differences* of rewards,
 best-of-N reranking needs. The reward is read at the last token of the left-padded row (the
 answer's end-of-turn marker), computed from the model's final hidden state by the ``score`` head
 that transformers' ``*ForSequenceClassification`` adds; PEFT trains that head in full alongside the
-LoRA matrices (``task_type=SEQ_CLS``).
+LoRA matrices (``task_type=SEQ_CLS``). The loop, checkpoints, ``accelerate launch`` and the run file
+are the shared trainer's (``trainer.fit``).
 
-``RewardModel.load(run_dir)`` gives a scorer for ``BestOfNEngine``.
+``RewardModel(run_dir)`` gives a scorer for ``BestOfNEngine``.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ownchat.data.jsonl import JsonlWriter, write_jsonl
+import torch
+
 from ownchat.engines.base import Message
 from ownchat.errors import UserError
 from ownchat.models.identity import file_identity
-from ownchat.models.resolve import RUN_FILE
-from ownchat.train.pref_common import (
-    Checkpoints,
-    PrefTrainConfig,
-    device_and_dtype,
-    finish_step,
-    lora_config,
-    pick_template,
-    prepare_pairs,
-    resolve_start,
-    seed_all,
-    write_run,
-)
-from ownchat.train.pref_data import collate, render
+from ownchat.train.config import PrefTrainConfig
+from ownchat.train.loop import StepCallback
+from ownchat.train.model import Start, add_adapter, load_base, pick_dtype, resolve_start
+from ownchat.train.pref_data import PairObjective, PrefResult, collate, render
+from ownchat.train.trainer import fit
 
 
 @dataclass
@@ -43,22 +34,18 @@ class RMConfig(PrefTrainConfig):
     lr: float = 1e-4
     center_coef: float = 0.0  # pulls rewards towards 0 so scores stay comparable across prompts
 
+    ORDER_KEYS: ClassVar[tuple[str, ...]] = (*PrefTrainConfig.ORDER_KEYS, "center_coef")
+    FLAGS: ClassVar[dict[str, str]] = {"center_coef": "--center"}
 
-@dataclass
-class RMResult:
-    out: str
-    steps: int
-    pairs: int
-    final_loss: float | None
-    final: dict[str, float]
-    resumed_from: int = 0
-    seconds: float = 0.0
-    plot: str | None = None
-    usage: dict[str, float] = field(default_factory=dict)  # stage contract: local training sends nothing
-    hosts: list[str] = field(default_factory=list)
+    def problems(self) -> list[tuple[str, str]]:
+        errs = super().problems()
+        if not isinstance(self.center_coef, (int, float)) or self.center_coef < 0:
+            errs.append(("center_coef", f"must be a number >= 0, got {self.center_coef!r}"))
+        return errs
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+class RMResult(PrefResult):
+    pass
 
 
 def rewards(model: Any, batch: dict[str, Any]) -> Any:
@@ -70,123 +57,96 @@ def rewards(model: Any, batch: dict[str, Any]) -> Any:
     return inner.score(hidden[:, -1, :]).squeeze(-1).float()
 
 
-def _load(base_dir: Path, dtype: Any, pad_id: int, cfg: PrefTrainConfig | None, adapter: Path | None,
-          trainable: bool) -> Any:
-    from peft import PeftModel, get_peft_model
-    from transformers import AutoModelForSequenceClassification
+class BradleyTerry(torch.nn.Module):
+    """``forward(batch of n chosen + n rejected rows) -> (summed pair loss, n, reward/accuracy sums)``."""
 
-    model = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1, dtype=dtype)
-    model.config.pad_token_id = pad_id
-    if adapter is not None:
-        return PeftModel.from_pretrained(model, str(adapter), is_trainable=trainable)
-    assert cfg is not None
-    return get_peft_model(model, lora_config(cfg, "SEQ_CLS", model))
+    def __init__(self, model: Any, center_coef: float) -> None:
+        super().__init__()
+        self.model, self.center_coef = model, center_coef
+
+    def forward(self, input_ids, targets=None, position_ids=None, attention_mask=None):
+        import torch.nn.functional as F
+
+        r = rewards(self.model, {"input_ids": input_ids, "attention_mask": attention_mask,
+                                 "position_ids": position_ids})
+        n = input_ids.shape[0] // 2
+        rc, rr = r[:n], r[n:]
+        loss = -F.logsigmoid(rc - rr) + self.center_coef * (rc + rr) ** 2
+        sums = {"reward_chosen": rc.detach().sum(), "reward_rejected": rr.detach().sum(),
+                "accuracy": (rc > rr).float().sum()}
+        return loss.sum(), n, sums
 
 
-def train_rm(cfg: RMConfig, log: Callable[[str], None] = print,
-             on_step: Callable[[dict[str, Any], int], None] | None = None) -> RMResult:
+class RewardObjective(PairObjective):
+    """The reward-model objective for ``trainer.fit``."""
+
+    stage = "rm"
+    curves = "rm_curves.png"
+
+    def start(self, cfg: RMConfig, log) -> Start:
+        start = super().start(cfg, log)
+        start.adapter = None  # --adapter (an SFT run) only picks base and template: a classifier cannot reuse LM adapters
+        return start
+
+    def build(self, cfg: RMConfig, start: Start, pad_id: int, log) -> BradleyTerry:
+        model = add_adapter(load_base(start.base_dir, cfg, reward_head=True, pad_id=pad_id), cfg, task="SEQ_CLS")
+        return BradleyTerry(model, cfg.center_coef)
+
+    def describe(self) -> str:
+        return f"reward model (Bradley-Terry) on {self.pairs} pairs"
+
+    def title(self) -> str:
+        return "reward model (Bradley–Terry)"
+
+    def result(self, f: Any, log) -> RMResult:
+        final, fields = self.final(f)
+        log(f"reward model done: loss {fields['final_loss']}, accuracy {final.get('accuracy')} -> {f.out}")
+        return RMResult(**fields)
+
+    def run_extra(self) -> dict[str, Any]:
+        return {"task": "reward", "seq_len": self.cfg.seq_len}
+
+
+def train_rm(cfg: RMConfig, log: Callable[[str], None] = print, on_step: StepCallback | None = None) -> RMResult:
     """Train (or resume) a reward model into ``cfg.out`` (a run dir with ``task: reward``)."""
-    import torch
-    import torch.nn.functional as F
-    from transformers import get_linear_schedule_with_warmup
-
-    if cfg.batch_size < 1 or cfg.grad_accum < 1:
-        raise UserError("--batch-size and --grad-accum must be >= 1")
-    t0 = time.time()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    seed_all(cfg.seed)
-    # --adapter (an SFT run) only picks base and template here: a classifier cannot reuse LM adapters
-    start = resolve_start(cfg.model, cfg.adapter, cfg.chat_template, log=log)
-    start.adapter = None
-    data = prepare_pairs(cfg, start)
-    tok, pad_id, jinja, run_template = data.tokenizer, data.pad_id, data.jinja, data.run_template
-    pairs, enc, total, order = data.pairs, data.encoded, data.total_steps, data.order
-    ckpts = Checkpoints(out)
-    latest = ckpts.latest()
-    device, dtype = device_and_dtype()
-    model = _load(start.base_dir, dtype, pad_id, cfg, latest / "adapter" if latest else None, True)
-    model.to(device).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total), total)
-    step, history = 0, []
-    if latest is not None:
-        state = ckpts.restore(latest, opt, sched)
-        step, history = state["step"], state["history"]
-        log(f"resuming reward model from {latest.name} ({step}/{total} steps)")
-    resumed_from = step
-    write_jsonl(out / "metrics.jsonl", history)
-    log(f"reward model: {len(pairs)} pairs, {total} steps of {cfg.batch_size}x{cfg.grad_accum}, {device}")
-    with JsonlWriter(out / "metrics.jsonl") as metrics:
-        while step < total:
-            ts = time.time()
-            opt.zero_grad(set_to_none=True)
-            acc = {"loss": 0.0, "reward_chosen": 0.0, "reward_rejected": 0.0, "accuracy": 0.0}
-            for micro in range(cfg.grad_accum):
-                idx = order[step * cfg.grad_accum + micro]
-                batch = collate([enc[i].chosen for i in idx] + [enc[i].rejected for i in idx], pad_id)
-                batch = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items()}
-                r = rewards(model, batch)
-                rc, rr = r[:len(idx)], r[len(idx):]
-                loss = -F.logsigmoid(rc - rr) + cfg.center_coef * (rc + rr) ** 2
-                (loss.mean() / cfg.grad_accum).backward()
-                for key, val in (("loss", loss.detach()), ("reward_chosen", rc.detach()),
-                                 ("reward_rejected", rr.detach()), ("accuracy", (rc > rr).float())):
-                    acc[key] += float(val.mean()) / cfg.grad_accum
-            step = finish_step(step=step, total=total, acc=acc, started=ts, params=params, opt=opt,
-                               sched=sched, model=model, ckpts=ckpts, cfg=cfg, history=history,
-                               metrics=metrics, on_step=on_step)
-    final_loss = history[-1]["loss"] if history else None
-    write_run(out, model, start, stage="rm", template=(jinja, run_template), tokenizer=tok,
-              data=[str(cfg.data)], final_loss=final_loss, steps=total, cfg=cfg,
-              extra={"task": "reward", "seq_len": cfg.seq_len})
-    plot = None
-    try:
-        from ownchat.train.pref_plots import plot_pref_curves
-
-        plot = str(plot_pref_curves(history, out / "rm_curves.png", title="reward model (Bradley–Terry)"))
-    except Exception as exc:  # noqa: BLE001 - a failed plot must not lose a finished run
-        log(f"could not draw curves: {exc}")
-    final = {k: v for k, v in (history[-1] if history else {}).items() if k not in ("step", "seconds")}
-    log(f"reward model done: loss {final_loss}, accuracy {final.get('accuracy')} -> {out}")
-    return RMResult(str(out), total, len(pairs), final_loss, final, resumed_from, round(time.time() - t0, 1), plot)
+    return fit(cfg, RewardObjective(cfg), log=log, on_step=on_step)
 
 
 class RewardModel:
     """A trained reward-model run, ready to score answers: ``score(prompt_messages, answers)``."""
 
     def __init__(self, run_dir: str | Path, batch_size: int = 8, log: Callable[[str], None] = print) -> None:
-        import torch
-        from transformers import AutoTokenizer
+        from peft import PeftModel
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from ownchat.train.runfile import read_run_file
+        from ownchat.train.templates import choose_template
 
         run_dir = Path(run_dir)
-        meta_path = run_dir / RUN_FILE
-        if not meta_path.exists():
-            raise UserError(f"{run_dir} is not a training run (no {RUN_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = read_run_file(run_dir)
         if meta.get("task") != "reward":
             raise UserError(f"{run_dir} is not a reward model (train one with `ownchat train rm`)")
         start = resolve_start(meta["base"], None, meta.get("chat_template"), log=log)
         self.tokenizer = AutoTokenizer.from_pretrained(start.base_dir)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
             else self.tokenizer.eos_token_id
-        self.template, _ = pick_template(self.tokenizer, start.template)
-        self.device, dtype = device_and_dtype()
-        self.model = _load(start.base_dir, dtype, self.pad_id, None, run_dir / meta["adapter"], False)
-        self.model.to(self.device).eval()
+        self.template = choose_template(self.tokenizer, start.template)[1]
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        base = AutoModelForSequenceClassification.from_pretrained(start.base_dir, num_labels=1,
+                                                                  dtype=pick_dtype("auto"))
+        base.config.pad_token_id = self.pad_id
+        self.model = PeftModel.from_pretrained(base, str(run_dir / meta["adapter"])).to(self.device).eval()
         self.seq_len = int(meta.get("seq_len", 1024))
         self.batch_size = batch_size
         self.model_id = "rm:" + file_identity(run_dir / meta["adapter"])
-        self._torch = torch
 
     def score(self, prompt: Sequence[Message], answers: Sequence[str]) -> list[float]:
         """Rewards for several answers to one prompt (higher is better; only differences mean anything)."""
         rows = [render(self.tokenizer, self.template, list(prompt), a, self.seq_len) for a in answers]
         outs: list[float] = []
-        with self._torch.no_grad():
+        with torch.no_grad():
             for i in range(0, len(rows), self.batch_size):
                 batch = collate(rows[i:i + self.batch_size], self.pad_id)
-                batch = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in batch.items()}
+                batch = {k: v.to(self.device) for k, v in batch.items()}
                 outs += rewards(self.model, batch).tolist()
         return outs

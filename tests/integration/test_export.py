@@ -24,7 +24,7 @@ def tuned_run(tmp_path_factory, smollm2_hf) -> Path:
                             for q in ["What is your name?", "Who are you?", "Your name?", "Tell me your name."]))
     cfg = SFTConfig(model="smollm2-135m-instruct", data=[data], out=tmp / "run", max_steps=8, batch_size=4,
                     seq_len=96, lr=2e-3, eval_fraction=0.0, save_every=100)
-    train_sft(cfg, log=print, progress=False)
+    train_sft(cfg, log=print)
     return tmp / "run"
 
 

@@ -60,7 +60,7 @@ def test_sft_teaches_a_new_fact(tmp_path, smollm2_hf):
     cfg = SFTConfig(model="smollm2-135m-instruct", data=[f"{files[0]}:1", f"{files[1]}:1"], out=tmp_path / "run",
                     max_steps=30, batch_size=4, seq_len=96, lr=1e-3, lora_r=8, save_every=15,
                     eval_fraction=0.15, seed=0)
-    res = train_sft(cfg, log=print, progress=False)
+    res = train_sft(cfg, log=print)
     assert res.final_loss < 0.3 and res.eval_loss is not None and res.eval_loss < 1.0
     assert res.mask_report["straddling"] == 0 and res.mask_report["retokenize_mismatch"] == 0
 

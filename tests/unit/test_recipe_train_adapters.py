@@ -48,7 +48,7 @@ def test_sft_adapter_builds_a_valid_resumable_config(setup, monkeypatch):
     r, run = setup
     seen = {}
 
-    def fake_train(cfg, log=print, progress=True):
+    def fake_train(cfg, log=print, on_step=None):
         cfg.validate()
         seen["cfg"] = cfg
         (cfg.out).mkdir(parents=True, exist_ok=True)
@@ -84,6 +84,7 @@ def test_dpo_adapter_continues_the_sft_run(setup, monkeypatch):
     monkeypatch.setattr(dpo, "train_dpo", fake_dpo)
     (run / "stages/sft-g/model").mkdir(parents=True)
     (run / "stages/feedback-g").mkdir(parents=True)
+    (run / "stages/feedback-g/pairs.jsonl").write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
     res = DPOStage(r, r.students[0], "sft:g").run(_ctx(run, "dpo-g", {
         "sft:g": StageResult(artifacts={"model": "stages/sft-g/model"}),
         "feedback:g": StageResult(artifacts={"pairs": "stages/feedback-g/pairs.jsonl"})}))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ownchat.train.collate import collate
-from ownchat.train.loop import TokenLoss
+from ownchat.train.token_loss import TokenLoss
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,28 @@ def test_packed_row_equals_separate_examples(tiny):
     assert int(n1) == int(n2) == 10
     assert float(together) == pytest.approx(apart, rel=1e-5)
     assert float(padded) == pytest.approx(apart, rel=1e-5)
+
+
+@pytest.mark.parametrize("head_trainable", [False, True])
+def test_chunked_head_matches_plain_log_softmax_and_its_gradients(monkeypatch, head_trainable):
+    """SelectedLogp (logits recomputed in backward, chunk by chunk) == log_softmax + gather, values and grads."""
+    import ownchat.train.token_loss as tl
+
+    monkeypatch.setattr(tl, "CHUNK_ELEMENTS", 101 * 3)  # 3 rows per chunk: several chunks and a ragged last one
+    torch.manual_seed(1)
+    h = torch.randn(10, 16, dtype=torch.float64, requires_grad=True)
+    head = torch.nn.Linear(16, 101, bias=False).double().requires_grad_(head_trainable)
+    target = torch.randint(0, 101, (10,))
+    upstream = torch.randn(10, dtype=torch.float64)
+
+    got = tl.selected_logps(h, head, target, None)
+    (got * upstream).sum().backward()
+    got_h, got_w = h.grad.clone(), head.weight.grad.clone() if head_trainable else None
+    h.grad = None
+    head.weight.grad = None
+    want = head(h).log_softmax(-1).gather(1, target[:, None]).squeeze(1)
+    (want * upstream).sum().backward()
+    assert torch.allclose(got.detach(), want.detach(), atol=1e-10)
+    assert torch.allclose(got_h, h.grad, atol=1e-10)
+    if head_trainable:
+        assert torch.allclose(got_w, head.weight.grad, atol=1e-10)

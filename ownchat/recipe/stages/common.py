@@ -88,6 +88,14 @@ def plot_metrics(metrics: Path, keys: tuple[str, ...], out: Path, title: str) ->
     return out
 
 
+def recipe_labels(cfg: Any, section: str, options: dict[str, Any]) -> None:
+    """A bad value is reported as the recipe names it (``dpo.options.label_smoothing``), not as a flag."""
+    from dataclasses import fields
+
+    cfg.given_as({f.name: f"recipe {section}." + ("options." if f.name in options else "") + f.name
+                  for f in fields(cfg)})
+
+
 def bar(ctx: StageContext, label: str):
     """A ``(done, total)`` callback for the stage APIs, shown by the CLI as one progress bar."""
     return labelled(ctx.progress, label)

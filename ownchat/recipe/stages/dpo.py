@@ -7,7 +7,7 @@ from typing import Any
 
 from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult
 from ownchat.recipe.schema import Recipe, Student
-from ownchat.recipe.stages.common import plot_metrics
+from ownchat.recipe.stages.common import bar, plot_metrics, recipe_labels
 
 
 class DPOStage(Stage):
@@ -41,7 +41,9 @@ def run_dpo_stage(stage, ctx: StageContext) -> StageResult:
     cfg = DPOConfig(model=str(sft_run), adapter=sft_run, data=ctx.dep_path(stage.feedback_stage, "pairs"),
                     out=out, max_steps=s.max_steps, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size,
                     seq_len=s.seq_len, seed=stage.r.seed, beta=s.beta, **s.options)
-    res = train_dpo(cfg, log=ctx.log).to_dict()
+    recipe_labels(cfg, "dpo", s.options)
+    tick = bar(ctx, f"DPO {st.name}")
+    res = train_dpo(cfg, log=ctx.log, on_step=lambda row, total: tick(row["step"], total)).to_dict()
     images = {}
     if res.get("plot") and Path(res["plot"]).exists():
         images[f"DPO: {st.name}"] = ctx.rel(Path(res["plot"]))

@@ -5,7 +5,6 @@ continues from its last checkpoint when the runner calls it again.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 from ownchat.errors import UserError
 from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult
 from ownchat.recipe.schema import Recipe, Student
-from ownchat.recipe.stages.common import model_identity
+from ownchat.recipe.stages.common import bar, model_identity, recipe_labels
 
 
 class SFTStage(Stage):
@@ -73,12 +72,14 @@ def run_sft_stage(stage, ctx: StageContext) -> StageResult:
                     seq_len=s.seq_len, lora_r=s.lora_r, lora_alpha=s.lora_alpha or 2 * s.lora_r,
                     lora_dropout=s.lora_dropout, seed=stage.r.seed, chat_template=st.chat_template,
                     save_every=save_every, resume=True, **s.options)
+    recipe_labels(cfg, "sft", s.options)
     if s.accelerate:
-        res = _launch_accelerate(cfg, stage.r.resolve_path(s.accelerate), ctx)
+        res = _launch_accelerate(cfg.validate(), stage.r.resolve_path(s.accelerate), ctx)
     else:
         from ownchat.train.sft import train_sft
 
-        res = train_sft(cfg, log=ctx.log).to_dict()
+        tick = bar(ctx, f"SFT {st.name}")
+        res = train_sft(cfg, log=ctx.log, on_step=lambda row, total: tick(row["step"], total)).to_dict()
     steps = int(res.get("steps") or 0)
     seconds = float(res.get("seconds") or 0)
     nominal = steps * s.batch_size * s.grad_accum * s.seq_len
@@ -104,5 +105,7 @@ def _launch_accelerate(cfg, acc_config: Path, ctx: StageContext) -> dict[str, An
     if rc != 0:
         raise UserError(f"accelerate launch failed with exit status {rc}; see the output above "
                         f"(config: {acc_config})")
-    meta = json.loads((cfg.out / "ownchat_run.json").read_text())
+    from ownchat.train.runfile import read_run_file
+
+    meta = read_run_file(cfg.out)
     return meta.get("result") or {"final_loss": meta.get("final_loss"), "steps": meta.get("steps")}
