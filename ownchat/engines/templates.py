@@ -40,8 +40,9 @@ LLAMA3 = (
 
 TEMPLATES: dict[str, str] = {"chatml": CHATML, "gemma": GEMMA, "llama3": LLAMA3}
 
-#: markers that end an assistant turn in the template families we know
-TURN_END_MARKERS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
+#: strings that end an assistant turn in the template families we know: the one list. Training
+#: supervises them (train/render.py); generation stops at those the template writes (``turn_ends``).
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 
 DEFAULT_TEMPLATE = "chatml"
 
@@ -64,4 +65,4 @@ def template_text(template: str) -> str:
 def turn_ends(jinja: str | None) -> tuple[str, ...]:
     """The turn-end markers a template writes: generation must stop there even when the tokenizer's
     EOS is something else (a base model taught ChatML keeps ``</s>`` or ``<eos>`` as its EOS)."""
-    return tuple(m for m in TURN_END_MARKERS if jinja and m in jinja)
+    return tuple(m for m in END_OF_TURN if jinja and m in jinja)

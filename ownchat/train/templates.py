@@ -7,15 +7,12 @@ export (tokenizer + Ollama ``TEMPLATE``) and llama.cpp all render prompts exactl
 
 from __future__ import annotations
 
-from ownchat.engines.templates import CHATML, GEMMA, LLAMA3, TEMPLATES, template_text
+from ownchat.engines.templates import CHATML, END_OF_TURN, GEMMA, LLAMA3, TEMPLATES, template_text
 
 __all__ = ["CHATML", "GEMMA", "LLAMA3", "NAMED", "choose_template", "template_text", "end_of_turn_strings"]
 
 # One table for training and serving: a run trained with "chatml" is served with exactly that text.
 NAMED: dict[str, str] = TEMPLATES
-
-#: strings that end an assistant turn in the templates we know; the token(s) for them are trained
-END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<|end_of_text|>")
 
 
 def choose_template(tokenizer, requested: str | None = None) -> tuple[str, str]:
