@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ownchat.data.jsonl import JsonlWriter, read_jsonl
+from ownchat.data.outdir import claim_out_dir
 from ownchat.engines.base import ChatRequest, Engine, SamplingParams, UsageMeter
 from ownchat.errors import UserError
 from ownchat.improve.extract import answers_match, final_answer
@@ -65,26 +66,13 @@ class EvalConfig:
 _SETTINGS_THAT_MUST_MATCH = ("model", "data", "prompt", "shots", "max_tokens", "temperature", "top_p", "seed")
 
 
-def _check_out_dir(cfg: EvalConfig) -> None:
-    """Resuming into a directory written with other settings would mix two experiments."""
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    cfg_file = cfg.out / "config.json"
-    if cfg_file.exists():
-        old = json.loads(cfg_file.read_text())
-        diff = [k for k in _SETTINGS_THAT_MUST_MATCH if old.get(k) != cfg.to_dict().get(k)]
-        if diff:
-            raise UserError(f"{cfg.out} holds an evaluation with different {', '.join(diff)}; "
-                            "use another --out (or delete it)")
-    cfg_file.write_text(json.dumps(cfg.to_dict(), indent=2))
-
-
 def evaluate_gsm8k(cfg: EvalConfig, log: Callable[[str], None] = print, *, engine: Engine | None = None,
                    on_progress: Progress | None = None) -> EvalResult:
     """Score ``cfg.model`` on GSM8K questions; greedy and/or self-consistency with ``cfg.sc_k`` samples."""
     if not cfg.greedy and cfg.sc_k <= 0:
         raise UserError("nothing to evaluate: enable greedy or pass --sc K (K >= 1)")
     problems = select(load_problems(cfg.data), offset=cfg.offset, subset=cfg.subset)
-    _check_out_dir(cfg)
+    claim_out_dir(cfg.out, cfg.to_dict(), _SETTINGS_THAT_MUST_MATCH, "an evaluation")
     own_engine = engine is None
     if engine is None and _all_done(cfg, problems):
         engine = Engine()  # everything is on disk: re-scoring needs no model (the stub is never called)

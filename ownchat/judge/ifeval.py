@@ -17,7 +17,6 @@ comparable: every subset of 100 is the same 100 prompts, and the first 50 of the
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ownchat.data.jsonl import JsonlWriter, read_jsonl
+from ownchat.data.outdir import claim_out_dir
 from ownchat.engines.base import ChatRequest, Engine, SamplingParams, UsageMeter
 from ownchat.errors import DataError, UserError
 
@@ -113,19 +113,6 @@ class IFEvalConfig:
 _MUST_MATCH = ("model", "data", "max_tokens", "engine", "extra")
 
 
-def _check_out_dir(cfg: IFEvalConfig) -> None:
-    """Resuming into a directory written with other settings would mix two experiments."""
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    cfg_file = cfg.out / "config.json"
-    if cfg_file.exists():
-        old = json.loads(cfg_file.read_text())
-        diff = [k for k in _MUST_MATCH if old.get(k) != cfg.to_dict().get(k)]
-        if diff:
-            raise UserError(f"{cfg.out} holds an IFEval run with different {', '.join(diff)}; "
-                            "use another --out (or delete it)")
-    cfg_file.write_text(json.dumps(cfg.to_dict(), indent=2))
-
-
 def _done(path: Path) -> dict[int, dict[str, Any]]:
     return {r["key"]: r for r in read_jsonl(path, allow_partial_last_line=True)} if path.exists() else {}
 
@@ -136,7 +123,7 @@ def evaluate_ifeval(cfg: IFEvalConfig, log: Callable[[str], None] = print, *, en
     from ownchat.judge.ifeval_score import score_run, write_ifeval_report
 
     items = spread(load_items(cfg.data), cfg.subset)
-    _check_out_dir(cfg)
+    claim_out_dir(cfg.out, cfg.to_dict(), _MUST_MATCH, "an IFEval run")
     path = cfg.out / "responses.jsonl"
     done = _done(path)
     todo = [it for it in items if it.key not in done]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ownchat.data.jsonl import JsonlWriter, read_jsonl, read_records
+from ownchat.data.outdir import claim_out_dir
 from ownchat.errors import DataError, UserError
 from ownchat.stats import bootstrap_stat
 
@@ -72,10 +73,7 @@ def evaluate_nll(model: str, data: str | Path, out: str | Path, *, engine: Any =
     out.mkdir(parents=True, exist_ok=True)
     convs = load_conversations(data)
     cfg = {"model": model, "data": str(Path(data).resolve()), "max_len": max_len}
-    cfg_file = out / "config.json"
-    if cfg_file.exists() and json.loads(cfg_file.read_text()) != cfg:
-        raise UserError(f"{out} holds a teacher-NLL run with other settings; use another --out (or delete it)")
-    cfg_file.write_text(json.dumps(cfg, indent=2))
+    claim_out_dir(out, cfg, tuple(cfg), "a teacher-NLL run")
     path = out / "nll.jsonl"
     done = {r["key"]: r for r in read_jsonl(path, allow_partial_last_line=True)} if path.exists() else {}
     todo = [(k, m) for k, m in convs if k not in done]

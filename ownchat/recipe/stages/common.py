@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -59,33 +58,6 @@ def engine_label(spec: ModelSpec | None, fallback: str = "") -> str:
     if spec is None:
         return fallback
     return f"{spec.model} @ {spec.base_url or 'api.openai.com'} (remote)" if spec.remote else f"{spec.model} (local)"
-
-
-def plot_metrics(metrics: Path, keys: tuple[str, ...], out: Path, title: str) -> Path | None:
-    """A PNG of ``keys`` against step from a metrics JSONL (the trainers write one line per step)."""
-    if not metrics.exists():
-        return None
-    rows = [json.loads(line) for line in metrics.read_text().split("\n") if line.strip().startswith("{")]
-    series = {k: [(r["step"], r[k]) for r in rows if r.get(k) is not None and "step" in r] for k in keys}
-    series = {k: v for k, v in series.items() if v}
-    if not series:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
-    for k, pts in series.items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k, marker="." if len(pts) < 40 else None)
-    ax.set_xlabel("step")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
 
 
 def recipe_labels(cfg: Any, section: str, options: dict[str, Any]) -> None:

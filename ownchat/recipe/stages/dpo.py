@@ -7,7 +7,7 @@ from typing import Any
 
 from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult
 from ownchat.recipe.schema import Recipe, Student
-from ownchat.recipe.stages.common import bar, plot_metrics, recipe_labels
+from ownchat.recipe.stages.common import bar, recipe_labels
 
 
 class DPOStage(Stage):
@@ -45,13 +45,8 @@ def run_dpo_stage(stage, ctx: StageContext) -> StageResult:
     tick = bar(ctx, f"DPO {st.name}")
     res = train_dpo(cfg, log=ctx.log, on_step=lambda row, total: tick(row["step"], total)).to_dict()
     images = {}
-    if res.get("plot") and Path(res["plot"]).exists():
+    if res.get("plot") and Path(res["plot"]).exists():  # the trainer draws loss, margin and accuracy
         images[f"DPO: {st.name}"] = ctx.rel(Path(res["plot"]))
-    else:
-        png = plot_metrics(out / "metrics.jsonl", ("loss", "margin", "accuracy"), ctx.dir / "dpo.png",
-                           f"DPO: {st.name}")
-        if png:
-            images[f"DPO: {st.name}"] = ctx.rel(png)
     summary = {k: res.get(k) for k in ("steps", "pairs", "final_loss", "resumed_from")}
     summary.update({f"final {k}": v for k, v in (res.get("final") or {}).items()})
     return StageResult(summary=summary, artifacts={"model": ctx.rel(out)}, images=images, raw=res)
