@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The torch build is decided here, not in pyproject: CUDA wheels when an NVIDIA GPU is present,
 # the CPU wheel (torch==2.13.0, on this machine's disk) otherwise.
 TORCH_SPEC := $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo torch; else echo torch==2.13.0; fi)
-TEST_PACKS := smollm2-135m-instruct qwen2.5-coder-1.5b-instruct gsm8k mt-bench
+TEST_PACKS := smollm2-135m-instruct qwen2.5-coder-1.5b-instruct gsm8k mt-bench ifeval
 ALL_PACKS := $(TEST_PACKS) gemma-3-270m
 
 .PHONY: setup packs test-packs browser quickstart quickstart-tiny test test-unit test-slow lint bench clean

@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("quickstart")
     @user_errors
-    def quickstart_cmd(tiny: bool = typer.Option(False, "--tiny", help="a few minutes instead of ~45"),
+    def quickstart_cmd(tiny: bool = typer.Option(False, "--tiny", help="a 5-minute look (too small to show a gain) instead of ~30 minutes"),
                        out: Path = typer.Option(None, "--out", help="run directory"),
                        dry_run: bool = typer.Option(False, "--dry-run", help="print the plan only")) -> None:
         """Offline: the Qwen pack teaches SmolLM2 (and the gemma-3-270m base model); judged, exported, served."""

@@ -26,6 +26,8 @@ from typing import Any
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.logprobs import TOP_K, ChoiceLogprobs, from_openai_response, from_top_list
+from ownchat.engines.templates import TEMPLATES, turn_ends
+from ownchat.models.gguf_meta import gguf_string
 from ownchat.models.identity import file_identity
 
 N_BATCH = 256
@@ -97,6 +99,14 @@ class LlamaCppEngine(Engine):
             ident += "+lora:" + file_identity(Path(lora)) + f"@{lora_scale}"
         if chat_template:
             ident += f"+tpl:{chat_template}"
+        # A base model taught a template keeps its own EOS: llama.cpp stops at the template's turn-end
+        # marker only when asked (for gemma-3-270m taught ChatML, "<|im_end|>" is seven ordinary tokens),
+        # whether the template comes from the caller or from the GGUF (an exported tuned model).
+        if chat_template:
+            self.turn_ends = turn_ends(TEMPLATES.get(chat_template, chat_template))
+            ident += "+stops:" + ",".join(self.turn_ends) if self.turn_ends else ""
+        else:
+            self.turn_ends = turn_ends(gguf_string(self.path, "tokenizer.chat_template"))
         self.model_id = f"llamacpp:{ident}"
 
     # -- request building -------------------------------------------------------------------------
@@ -114,8 +124,11 @@ class LlamaCppEngine(Engine):
             body["seed"] = seed
         elif prm.temperature > 0 and request.sample_index:
             body["seed"] = 1_000_003 * request.sample_index  # distinct samples stay distinct and replayable
-        if prm.stop:
-            body["stop"] = list(prm.stop)
+        stops = list(prm.stop or ())
+        if request.messages is not None:
+            stops += [m for m in self.turn_ends if m not in stops]
+        if stops:
+            body["stop"] = stops
         if request.messages is not None:
             body["messages"] = list(request.messages)
         else:

@@ -174,7 +174,8 @@ CPU_SPEEDS: dict[str, float] = {
     "prefill:smollm2-135m-instruct": 600.0,
     "gen:gemma-3-270m": 110.0,
     "prefill:gemma-3-270m": 350.0,
-    "train:smollm2-135m-instruct": 1024 / 4.8,
+    "train:smollm2-135m-instruct": 300.0,  # quickstart, 2026-12: 305 (LoRA r16, seq 320)
+    "train:gemma-3-270m": 200.0,  # same run: 205
 }
 # Rough single-GPU (H100-class, bf16) figures, scaled from the 135M reference by parameter count.
 GPU_SPEEDS: dict[str, float] = {

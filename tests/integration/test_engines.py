@@ -143,3 +143,22 @@ def test_qwen_on_llamacpp_answers_the_bare_question(qwen_gguf):
     comp = eng.generate(ask(QUESTION, max_tokens=16))
     eng.close()
     assert "Paris" in comp.text
+
+
+def test_llamacpp_stops_at_the_turn_end_of_a_taught_template(smollm2_gguf):
+    """A base model taught a template (gemma-3-270m taught ChatML) keeps its own EOS, so llama.cpp must
+    be told the template's turn-end marker as a stop string; quickstart's tuned gemma wrote
+    "<|im_end|>" and ran on to the token cap before this."""
+    eng = load_engine(str(smollm2_gguf), concurrency=1, chat_template="gemma", log=lambda m: None)
+    plain = load_engine(str(smollm2_gguf), concurrency=1, log=lambda m: None)
+    try:
+        chat = eng._body(ask(QUESTION))
+        assert chat["stop"] == ["<end_of_turn>"]
+        assert eng._body(ChatRequest.chat([{"role": "user", "content": "x"}], SamplingParams(stop=["\n\n"])))["stop"] \
+            == ["\n\n", "<end_of_turn>"]
+        assert "stop" not in eng._body(ChatRequest.completion("raw text"))  # raw prompts: the caller's stops only
+        assert "+stops:<end_of_turn>" in eng.model_id and "+stops" not in plain.model_id
+        assert plain._body(ask(QUESTION))["stop"] == ["<|im_end|>"]  # from the template inside the GGUF
+    finally:
+        eng.close()
+        plain.close()

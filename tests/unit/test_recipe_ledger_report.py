@@ -39,7 +39,7 @@ def test_quickstart_plans_fit_their_time_budgets(tmp_path):
     speeds = Speeds(tmp_path / "s.json", device="cpu")
     full = plan_recipe(RECIPES[0].parent / "quickstart.yaml", tmp_path / "q", speeds=speeds)
     tiny = plan_recipe(RECIPES[0].parent / "quickstart-tiny.yaml", tmp_path / "t", speeds=speeds)
-    assert full.seconds < 45 * 60 and tiny.seconds < 5 * 60
+    assert full.seconds <= 30 * 60 and tiny.seconds <= 5 * 60
     assert full.remote_hosts == [] and {r.status for r in full.rows} == {"run"}
     kinds = [r.stage.kind for r in full.rows]
     assert kinds.count("sft") == 2 and "synth" in kinds and "export" in kinds and "judge" in kinds

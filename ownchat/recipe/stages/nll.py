@@ -28,7 +28,8 @@ class TeacherNLLStage(Stage):
 
     def estimate(self, speeds: Speeds) -> Estimate:
         # two forward passes of ~300 tokens per held-out answer; ~2 GFLOP per token per billion params
-        seconds = 2 * self.r.eval.heldout * 300 * 2 * params_of(self.student.base) / 40e9 + 30
+        # at ~100 GFLOP/s fp32 on 2 cores, plus loading (quickstart: 13 s for SmolLM2, 30 s for gemma)
+        seconds = 2 * self.r.eval.heldout * 300 * 2 * params_of(self.student.base) / 100e9 + 10
         return Estimate(seconds, note=f"{self.r.eval.heldout} held-out answers x 2 models (transformers)")
 
     def run(self, ctx: StageContext) -> StageResult:
