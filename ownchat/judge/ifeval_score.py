@@ -131,8 +131,8 @@ def describe_comparison(c: dict[str, Any]) -> list[str]:
              f"{avg['gain'] * 100:+.1f} points, 95% CI [{avg['ci'][0] * 100:+.1f}, {avg['ci'][1] * 100:+.1f}] "
              f"(paired bootstrap over the same {c['n']} prompts)",
              describe_paired(c["prompt_strict"], before, after, items="prompts") + " [prompt-level strict]",
-             describe_paired(c["instruction_strict"], before, after, items="prompts")
-             + " [instruction-level strict, clustered by prompt]"]
+             describe_paired(c["instruction_strict"], before, after, items="instructions")
+             + f" [instruction-level strict, in {c['n']} prompts; resampled by prompt]"]
     return lines
 
 
