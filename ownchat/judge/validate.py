@@ -242,6 +242,16 @@ def store_result(summary: dict[str, Any]) -> Path:
     return path
 
 
+def stored_state() -> str:
+    """A digest of every stored validation: recipe stages that depend on a judge's validity take it as
+    a setting, so validating a judge (or re-validating it) makes them run again."""
+    d = _store_dir()
+    h = hashlib.sha256()
+    for path in sorted(d.glob("*.json")) if d.is_dir() else []:
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def lookup(judge_id: str, method: str = "text") -> dict[str, Any] | None:
     """The stored validation of this judge and method, or None when it was never validated."""
     path = record_path(judge_id, method)

@@ -33,6 +33,29 @@ def bench_size(r: Recipe) -> tuple[int, float]:
         return r.judge.n or 80, 1.5
 
 
+def validity_setting(r: Recipe) -> dict[str, str]:
+    """With ``require_valid``, the stored validations are a setting: validating the judge later makes the
+    answers and judge stages run again instead of staying "not needed"."""
+    if r.judge is None or not r.judge.require_valid:
+        return {}
+    from ownchat.judge.validate import stored_state
+
+    return {"judge_validations": stored_state()}
+
+
+def judge_will_run(r: Recipe, log) -> tuple[bool, str]:
+    """(asked, why) - with ``require_valid`` the judge is loaded once to read its identity, then let go."""
+    if r.judge is None or not r.judge.require_valid:
+        return True, ""
+    from ownchat.judge.validate import validity_line
+
+    judge = open_engine(r.judge_model(r.judge), log)
+    try:
+        return validity_line(judge.model_id, r.judge.method)
+    finally:
+        judge.close()
+
+
 class AnswerStage(Stage):
     """One model answers the bench: the teacher (reference), or a student's base (the "before")."""
 
@@ -47,13 +70,15 @@ class AnswerStage(Stage):
         j = self.r.judge
         return {"model": model_identity(self.model), "spec": spec_settings(self.spec), "bench": j.bench,
                 "n": j.n, "max_tokens": j.max_tokens,
-                "chat_template": self.student.chat_template if self.student else None}
+                "chat_template": self.student.chat_template if self.student else None, **validity_setting(self.r)}
 
     def input_files(self) -> list[Path]:
         b = self.r.judge.bench
         return [] if b in ("ownchat", "mt-bench") else [self.r.resolve_path(b)]
 
     def estimate(self, speeds: Speeds) -> Estimate:
+        if self.r.judge.require_valid:
+            return Estimate(5.0, note="only if the judge passed `ownchat judge validate`")
         n, turns = bench_size(self.r)
         remote = bool(self.spec and self.spec.remote)
         return gen_estimate(speeds, self.model, int(n * turns), 150, int(0.6 * self.r.judge.max_tokens),
@@ -64,6 +89,10 @@ class AnswerStage(Stage):
         from ownchat.engines import load_engine
         from ownchat.judge import answer_questions
 
+        asked, why = judge_will_run(self.r, ctx.log)
+        if not asked:  # the judge stage will not run: answering its bench would be wasted time
+            ctx.log(f"answers not needed: {why}")
+            return StageResult(summary={"answers": f"not needed: {why}"})
         if self.spec is not None:
             eng = open_engine(self.spec, ctx.log)
         else:  # a base model: transformers, like the tuned model it is compared with

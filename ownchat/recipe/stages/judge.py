@@ -14,7 +14,7 @@ from typing import Any
 
 from ownchat.recipe.plan import Estimate, Speeds, Stage, StageContext, StageResult, gen_estimate
 from ownchat.recipe.schema import Recipe, Student
-from ownchat.recipe.stages.answers import bench_questions, bench_size
+from ownchat.recipe.stages.answers import bench_questions, bench_size, validity_setting
 from ownchat.recipe.stages.common import bar, open_engine, priced, spec_settings
 
 
@@ -28,7 +28,8 @@ class JudgeStage(Stage):
         self.spec = recipe.judge_model(recipe.judge)
 
     def settings(self) -> dict[str, Any]:
-        return {"judge": spec_settings(self.spec), **self.r.judge.model_dump(exclude={"judge"})}
+        return {"judge": spec_settings(self.spec), **self.r.judge.model_dump(exclude={"judge"}),
+                **validity_setting(self.r)}
 
     def estimate(self, speeds: Speeds) -> Estimate:
         if self.r.judge.require_valid:  # known only once the judge is loaded; usually skipped on a CPU
