@@ -309,6 +309,8 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ownchat.cli.common import print_table
+
     console = Console()
     console.print(f"{args.clients} streaming clients, {args.duration:.0f} s or {args.max_requests} requests per "
                   f"side, {args.model}, {args.parallel} slots, max_tokens={args.max_tokens}")
@@ -321,7 +323,7 @@ def main() -> None:
         t.add_column(col)
     for r in rows:
         t.add_row(*[str(v) for v in r.values()])
-    console.print(t)
+    print_table(t)  # whole when piped
     verdict = "PASS" if ratio >= 0.95 and served.errors == 0 else "FAIL"
     console.print(f"throughput ratio serve/bare = {ratio:.3f} (target >= 0.95), errors = {served.errors}: {verdict}")
     if args.disconnects:
@@ -331,7 +333,7 @@ def main() -> None:
             t.add_column(col)
         for r in rel:
             t.add_row(*[str(v) for v in r.values()])
-        console.print(t)
+        print_table(t)
         rows.extend(rel)
     if args.json:
         with open(args.json, "w") as f:
