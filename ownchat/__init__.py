@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import importlib
 import threading
+import warnings
 from typing import Any
 
 __version__ = "0.1.0"
+
+# PEFT reads transformers' deprecated `is_gradient_checkpointing` on every adapter load; the warning
+# is theirs to fix and says nothing a user can act on, yet it cluttered every stage log.
+warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 _LAZY = {
     "load_engine": "ownchat.engines",
