@@ -126,18 +126,27 @@ def compare(
     """AFTER − BEFORE on the same items: paired bootstrap CIs (and McNemar's exact test for pass/fail)."""
     from ownchat.judge.ifeval_score import compare_runs, describe_comparison
 
+    b_name, a_name = _run_names(before, after)
     if (before / "nll.jsonl").exists() and (after / "nll.jsonl").exists():
         from ownchat.judge.teacher_nll import compare_nll, describe_nll
 
         c = compare_nll(before, after)
-        typer.echo(json.dumps(c, indent=2) if as_json else describe_nll(c, before.name, after.name))
+        typer.echo(json.dumps(c, indent=2) if as_json else describe_nll(c, b_name, a_name))
         return
-    c = compare_runs(before, after, names=(before.name, after.name))
+    c = compare_runs(before, after, names=(b_name, a_name))
     if as_json:
         typer.echo(json.dumps(c, indent=2))
         return
     for line in describe_comparison(c):
         typer.echo(line)
     r = c["ratio"]
-    typer.echo(f"{after.name} reaches {r['value'] * 100:.0f}% of {before.name}'s IFEval average "
+    typer.echo(f"{a_name} reaches {r['value'] * 100:.0f}% of {b_name}'s IFEval average "
                f"[{r['ci95'][0] * 100:.0f}%, {r['ci95'][1] * 100:.0f}%]")
+
+
+def _run_names(before: Path, after: Path) -> tuple[str, str]:
+    """Folder names, or parent/name when both folders share a name (runs/a/ifeval vs runs/b/ifeval)."""
+    b, a = before.resolve(), after.resolve()
+    if b.name != a.name:
+        return b.name, a.name
+    return f"{b.parent.name}/{b.name}", f"{a.parent.name}/{a.name}"
