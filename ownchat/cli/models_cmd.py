@@ -103,7 +103,7 @@ def check_cmd(
     from ownchat.engines.smoke import check_pack
     from ownchat.judge.engine_check import check_engines
 
-    check_pack(name, log=_log, force=True)
+    check_pack(name, log=_log)  # the recorded smoke test (`models pull NAME --check` runs it again)
     with progress("models check") as bar:
         res = check_engines(name, n=n, max_tokens=max_tokens, out=out, log=_log, on_progress=progress_callback(bar))
     if as_json:

@@ -72,3 +72,24 @@ def test_gemma_base_and_qwen_transformers():
     assert _llama(gemma, base_model=True).passed
     assert _hf("gemma-3-270m", base_model=True).passed
     assert _hf("qwen2.5-coder-1.5b-instruct").passed
+
+
+def test_models_check_cli_compares_every_variant_with_fp32(tmp_path, smollm2_gguf):
+    """`ownchat models check`: the same IFEval prompts on the pack's Q4_1 and the f16 ownchat uses
+    (llama.cpp) and on fp32 transformers, with greedy agreement and the paired difference."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ownchat.cli.main import app
+
+    res = CliRunner().invoke(app, ["models", "check", "smollm2-135m-instruct", "--ifeval", "3", "--max-tokens", "16",
+                                   "--out", str(tmp_path / "chk"), "--json"])
+    assert res.exit_code == 0, res.output[-2000:]
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    rows = {r["variant"]: r for r in out["rows"]}
+    assert set(rows) == {"transformers (fp32)", "llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf",
+                         "llama.cpp SmolLM2-135M-Instruct.Q4_1.ownchat-f16.gguf"}
+    assert rows["transformers (fp32)"]["agreement_with_fp32"] == 1.0 and "vs_fp32" not in rows["transformers (fp32)"]
+    f16 = rows["llama.cpp SmolLM2-135M-Instruct.Q4_1.ownchat-f16.gguf"]
+    assert f16["n"] == 3 and 0 <= f16["agreement_with_fp32"] <= 1 and len(f16["vs_fp32"]["ci"]) == 2
