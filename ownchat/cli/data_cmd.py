@@ -1,4 +1,4 @@
-"""`ownchat data dedup | convert | stats`: look after training files."""
+"""`ownchat data dedup | convert | stats | rewrite`: look after training files."""
 
 from __future__ import annotations
 
@@ -149,3 +149,36 @@ def stats_cmd(
                       + ", ".join(f"{v} ({c})" for v, c in st["leading_verbs"][:top]), highlight=False)
     if png:
         console.print(f"chart -> {plot_stats(st, png)}", highlight=False)
+
+
+@app.command("rewrite")
+@user_errors
+def rewrite_cmd(
+    file: Path = typer.Argument(..., help="constrained teacher answers (`ownchat synth answer --constraints` output)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the records followed by their variants (OpenAI messages)"),
+    per_answer: int = typer.Option(3, "--per-answer", min=1, max=8, help="variants per answer, at most"),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="print the counts as JSON"),
+) -> None:
+    """Add one more constraint per variant and rewrite the answer to meet it by code, re-checked by IFEval's checker."""
+    from collections import Counter
+
+    from ownchat.data.formats import to_messages
+    from ownchat.data.jsonl import check_output, read_records, write_jsonl
+    from ownchat.errors import UserError
+    from ownchat.synth.rewrites import rewrite_all
+
+    if check_output(out).resolve() == file.resolve():
+        raise UserError(f"{out}: --out is the input file; name another file (the input is never overwritten)")
+    recs = []
+    for line, rec in enumerate(_nonempty(read_records(file), file), start=1):
+        recs.append({"id": str(rec.get("id", f"line{line}")), "source": rec.get("source", "synth"),
+                     "messages": to_messages(rec, where=(file, line)), "provenance": rec.get("provenance") or {}})
+    variants = rewrite_all(recs, per_answer, seed)
+    write_jsonl(out, recs + variants)
+    added = Counter(v["provenance"]["rewrite"]["added"] for v in variants)
+    if as_json:
+        print(json.dumps({"records": len(recs), "variants": len(variants), "added": dict(added), "out": str(out)}))
+    else:
+        console.print(f"{len(recs)} records + {len(variants)} rewritten variants -> {out}  "
+                      + ", ".join(f"{k} {n}" for k, n in added.most_common()), highlight=False)

@@ -111,6 +111,15 @@ def prepare_data(r, ctx: StageContext) -> StageResult:
     random.Random(r.seed).shuffle(kept)
     heldout, kept = split_heldout(kept, r.eval.heldout if r.eval and r.eval.teacher_nll else 0)
     counts["held out (teacher NLL)"] = len(heldout)
+    if r.synth and r.synth.rewrites:
+        # after the split: no variant of a held-out answer is trained on
+        from ownchat.synth.rewrites import rewrite_all
+
+        variants = rewrite_all([k for k in kept if k["source"] == "synth"], r.synth.rewrites, r.seed)
+        counts["added: constraint rewrites"] = len(variants)
+        by_source["synth (rewritten)"] += len(variants)
+        kept += variants
+        random.Random(r.seed + 1).shuffle(kept)
     train = ctx.dir / "train.jsonl"
     write_jsonl(train, kept)
     artifacts = {"train": ctx.rel(train)}

@@ -96,6 +96,9 @@ class Synth(_Strict):
     # only answers that pass, trying up to constraint_samples answers per instruction
     constraints: bool = False
     constraint_samples: int = Field(4, ge=1, le=16)
+    # per kept constrained answer, up to this many variants with one more constraint, the answer
+    # rewritten by code to meet it and re-checked (ownchat.synth.rewrites): no extra teacher calls
+    rewrites: int = Field(0, ge=0, le=8)
     # append this many ShareGPT conversations (ChatGPT's answers): the licence ledger then says the
     # students are not cleared for a model that competes with OpenAI
     mix_sharegpt: int = Field(0, ge=0)
@@ -112,6 +115,13 @@ class Synth(_Strict):
     def _constraints(cls, v: bool, info: ValidationInfo) -> bool:
         if v and info.data.get("method", "alpaca") != "answer":
             raise ValueError("constraints need method: answer (the teacher answers constrained instructions)")
+        return v
+
+    @field_validator("rewrites")
+    @classmethod
+    def _rewrites(cls, v: int, info: ValidationInfo) -> int:
+        if v and not info.data.get("constraints"):
+            raise ValueError("rewrites need constraints: true (variants are made from checked, constrained answers)")
         return v
 
 

@@ -31,6 +31,13 @@ def test_constraints_need_answer_mode(tmp_path):
     assert err.line == 4 and "method: answer" in err.problem
 
 
+def test_rewrites_need_constraints(tmp_path):
+    assert _recipe(tmp_path, "{method: answer, constraints: true, rewrites: 3}").synth.rewrites == 3
+    with pytest.raises(RecipeError) as info:
+        _recipe(tmp_path, "{method: answer, rewrites: 3}")
+    assert "constraints: true" in info.value.errors[0].problem
+
+
 def test_sharegpt_mix_is_in_the_ledger_and_blocks_clearance(tmp_path):
     clean = licence_ledger(_recipe(tmp_path, "{method: answer}"))["students"]["a"]
     assert clean["verdict"] == "cleared"
