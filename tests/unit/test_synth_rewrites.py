@@ -119,3 +119,23 @@ def test_cli_writes_records_and_variants_and_never_overwrites_its_input(tmp_path
     before = src.read_text()
     res = CliRunner().invoke(app, ["data", "rewrite", str(src), "-o", str(src)])
     assert res.exit_code == 2 and "is the input file" in res.output and src.read_text() == before
+
+
+def test_changing_rewrites_reruns_the_data_stage_but_not_the_teacher(tmp_path):
+    from ownchat.recipe.plan import compute_keys
+    from ownchat.recipe.stages import build_stages
+
+    def keys(extra: str) -> dict[str, str]:
+        rp = tmp_path / "r.yaml"
+        rp.write_text(textwrap.dedent(f"""\
+            name: t
+            teacher: {{model: qwen2.5-coder-1.5b-instruct}}
+            students: [{{name: a, base: smollm2-135m-instruct}}]
+            synth: {{method: answer, constraints: true, n: 8{extra}}}
+            judge: null
+            """))
+        return compute_keys(build_stages(load_recipe(rp)))
+
+    none, zero, three = keys(""), keys(", rewrites: 0"), keys(", rewrites: 3")
+    assert none == zero  # leaving it out and 0 are the same run: earlier runs keep their keys
+    assert three["synth"] == none["synth"] and three["data"] != none["data"]

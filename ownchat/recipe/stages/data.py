@@ -21,9 +21,12 @@ class DataStage(Stage):
 
     def settings(self) -> dict[str, Any]:
         filters = (self.r.synth.filters if self.r.synth else None)
-        return {"files": [f.model_dump() for f in self.r.data], "seed": self.r.seed,
-                "filters": filters.model_dump() if filters else None,
-                "language": self.r.synth.language if self.r.synth else None}
+        out = {"files": [f.model_dump() for f in self.r.data], "seed": self.r.seed,
+               "filters": filters.model_dump() if filters else None,
+               "language": self.r.synth.language if self.r.synth else None}
+        if self.r.synth and self.r.synth.rewrites:  # only when set: earlier runs keep their stage keys
+            out["rewrites"] = self.r.synth.rewrites
+        return out
 
     def input_files(self) -> list[Path]:
         out = []

@@ -23,7 +23,7 @@ class SynthStage(Stage):
 
     def settings(self) -> dict[str, Any]:
         return {"teacher": spec_settings(self.teacher), "seed": self.r.seed,
-                **self.sec.model_dump(exclude={"filters"})}
+                **self.sec.model_dump(exclude={"filters", "rewrites"})}  # both belong to the data stage
 
     def input_files(self) -> list[Path]:
         p = self.sec.prompts
