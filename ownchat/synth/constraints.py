@@ -33,7 +33,7 @@ class Constraint:
         return {"id": self.instruction_id, "kwargs": self.kwargs, "text": self.text}
 
 
-_STOP = frozenset("""a an the and or but if then else of to in on at by for with from into onto about as is are was
+STOPWORDS = frozenset("""a an the and or but if then else of to in on at by for with from into onto about as is are was
 were be been being this that these those it its it's you your yours i me my we our they them their he she his her
 what which who whom whose when where why how do does did done can could should would will shall may might must not
 no yes so such than too very just also only each every any some all more most less few many much own same other
@@ -84,7 +84,7 @@ def _highlights(rng: random.Random, _: str) -> Constraint:
 
 def _keywords(rng: random.Random, instruction: str) -> Constraint | None:
     # words from the instruction itself: natural for the answer to use, yet a real requirement
-    cands = sorted({w for w in tokenize(instruction) if len(w) >= 5 and w.isalpha() and w not in _STOP})
+    cands = sorted({w for w in tokenize(instruction) if len(w) >= 5 and w.isalpha() and w not in STOPWORDS})
     if not cands:
         return None
     picks = sorted(rng.sample(cands, min(len(cands), rng.choice((1, 2)))))
@@ -180,7 +180,7 @@ TEMPLATES: dict[str, Maker] = {
 }
 
 # Pairs that cannot both hold (or make a silly request): never drawn together.
-_CLASH = {frozenset(p) for p in [
+CLASHES = {frozenset(p) for p in [
     ("lowercase", "uppercase"), ("words_under", "words_at_least"), ("language", "lowercase"),
     ("language", "uppercase"), ("language", "keywords"), ("language", "forbidden_words"),
     ("language", "end_phrase"), ("json", "no_comma"), ("quotes", "end_phrase"), ("lowercase", "title"),
@@ -199,7 +199,7 @@ def pick(rng: random.Random, instruction: str, max_constraints: int = 2) -> list
     for name in names:
         if len(chosen) >= count:
             break
-        if any(frozenset((name, other)) in _CLASH for other, _ in chosen):
+        if any(frozenset((name, other)) in CLASHES for other, _ in chosen):
             continue
         c = TEMPLATES[name](rng, instruction)
         if c is not None:

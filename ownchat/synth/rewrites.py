@@ -55,7 +55,7 @@ def _plain(answer: str) -> bool:
 
 
 def _title_of(instruction: str) -> str | None:
-    words = [w for w in tokenize(instruction) if w.isalpha() and len(w) >= 4 and w not in cons._STOP]
+    words = [w for w in tokenize(instruction) if w.isalpha() and len(w) >= 4 and w not in cons.STOPWORDS]
     seen = list(dict.fromkeys(words))[:3]
     return " ".join(w.capitalize() for w in seen) if seen else None
 
@@ -77,7 +77,7 @@ def _highlights(answer: str, c: cons.Constraint, _: str, __: random.Random) -> s
     if not _plain(answer):
         return None
     n = c.kwargs["num_highlights"]
-    words = [w for w in dict.fromkeys(re.findall(r"\b[A-Za-z]{6,}\b", answer)) if w.lower() not in cons._STOP]
+    words = [w for w in dict.fromkeys(re.findall(r"\b[A-Za-z]{6,}\b", answer)) if w.lower() not in cons.STOPWORDS]
     if len(words) < n:
         return None
     for w in words[:n]:  # the first long words, in reading order: usually the subject of the answer
@@ -163,7 +163,7 @@ def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict
     for name in names:
         if len(out) >= k:
             break
-        if name in taken or any(frozenset((name, t)) in cons._CLASH for t in taken):
+        if name in taken or any(frozenset((name, t)) in cons.CLASHES for t in taken):
             continue
         for _ in range(6):  # counts are drawn at random: a few draws find one the answer can meet
             c = cons.TEMPLATES[name](rng, instruction)

@@ -38,7 +38,7 @@ def test_every_variant_passes_all_its_constraints_and_keeps_the_old_ones():
     assert {"lowercase", "quotes", "end_phrase", "postscript", "title", "json", "no_comma",
             "bullets", "parts", "highlights"} <= added
     assert "keywords" not in added  # the record already has that kind of constraint
-    assert "uppercase" not in added  # clashes with keywords (constraints._CLASH)
+    assert "uppercase" not in added  # clashes with keywords (constraints.CLASHES)
     for v in out:
         user, answer = v["messages"][0]["content"], v["messages"][1]["content"]
         every = v["provenance"]["constraints"]
