@@ -171,7 +171,7 @@ def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict
             if not c or not new:
                 continue
             every = [*old, c.to_dict()]
-            prompt = instruction.rstrip() + "\n\n" + " ".join(x["text"] for x in every)
+            prompt = cons.render(instruction, [cons.Constraint(x["id"], x["kwargs"], x["text"]) for x in every])
             if check(new, prompt, [x["id"] for x in every], [x["kwargs"] for x in every]).prompt_strict:
                 out.append({"id": f"{rec['id']}~{name}", "source": rec.get("source", "synth"),
                             "messages": [*system, {"role": "user", "content": prompt},
