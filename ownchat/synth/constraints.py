@@ -13,6 +13,7 @@ A unit's constraints are a pure function of (run seed, unit, instruction text): 
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -210,6 +211,23 @@ def pick(rng: random.Random, instruction: str, max_constraints: int = 2) -> list
 def render(instruction: str, constraints: list[Constraint]) -> str:
     """The user message: the instruction as written, then the constraints on a line of their own."""
     return instruction.rstrip() + "\n\n" + " ".join(c.text for c in constraints)
+
+
+def instruction_of(message: str, texts: list[str]) -> str:
+    """``render``'s inverse: the instruction without the constraint sentences ``texts`` it appended."""
+    tail = " ".join(texts)
+    return message[: -len(tail)].rstrip() if tail and message.endswith(tail) else message
+
+
+@functools.cache
+def templates_by_id() -> dict[str, frozenset[str]]:
+    """IFEval id -> the template names that produce it (records keep the id, not the template)."""
+    out: dict[str, set[str]] = {}
+    for name, maker in TEMPLATES.items():
+        c = maker(random.Random(0), "describe the weather forecast for tomorrow")  # any instruction with keywords
+        if c is not None:
+            out.setdefault(c.instruction_id, set()).add(name)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------- IFEval must never leak into training

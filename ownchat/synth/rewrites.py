@@ -125,19 +125,6 @@ REWRITES: dict[str, Callable[[str, cons.Constraint, str, random.Random], str | N
     "words_at_least": _unchanged,
 }
 
-_NAMES_OF_ID: dict[str, set[str]] = {}
-for _name, _maker in cons.TEMPLATES.items():
-    _c = _maker(random.Random(0), "describe the weather forecast for tomorrow")
-    if _c is not None:
-        _NAMES_OF_ID.setdefault(_c.instruction_id, set()).add(_name)
-
-
-def _split_prompt(user: str, old: list[dict[str, Any]]) -> str:
-    """The instruction without the constraint sentences ``constraints.render`` appended."""
-    tail = " ".join(c["text"] for c in old)
-    return user[: -len(tail)].rstrip() if tail and user.endswith(tail) else user
-
-
 def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict[str, Any]]:
     """Up to ``k`` checked variants of one single-turn English training record."""
     from ownchat.judge.ifeval_check import check
@@ -149,8 +136,8 @@ def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict
     if len(users) != 1 or len(answers) != 1 or prov.get("language", "en") != "en":
         return []
     old = list(prov.get("constraints") or [])
-    instruction = _split_prompt(users[0]["content"], old)
-    taken = {n for c in old for n in _NAMES_OF_ID.get(c["id"], set())}
+    instruction = cons.instruction_of(users[0]["content"], [c["text"] for c in old])
+    taken = {n for c in old for n in cons.templates_by_id().get(c["id"], ())}
     system = [m for m in msgs if m["role"] == "system"]
     # rewrites that change the text first: they teach a visible behaviour; the others only pair the
     # same answer with a request it already meets
