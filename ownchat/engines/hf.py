@@ -19,7 +19,7 @@ from typing import Any
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.hf_rows import RowControl, StopHoldback, cut_at_stop
 from ownchat.engines.logprobs import ChoiceLogprobs, logsumexp
-from ownchat.engines.templates import DEFAULT_TEMPLATE, template_text, turn_ends
+from ownchat.engines.templates import DEFAULT_TEMPLATE, template_text, turn_ends, with_bos
 from ownchat.models.identity import file_identity
 
 
@@ -80,6 +80,8 @@ class HFEngine(Engine):
             ident += "+adapter:" + file_identity(Path(adapter))
         if chat_template:
             ident += "+tpl:" + (chat_template if len(chat_template) < 40 else file_identity_text(chat_template))
+        if with_bos(self.tokenizer, []):  # chats are led by BOS since this was fixed: not the old cached answers
+            ident += "+bos"
         self.model_id = f"hf:{ident}"
         log(f"hf engine: {self.model_name} on {self.device} ({dtype})"
             + (f" + adapter {self.adapter}" if self.adapter else ""))
@@ -118,8 +120,7 @@ class HFEngine(Engine):
             return self.tokenizer(request.prompt or "", add_special_tokens=True)["input_ids"]
         text = self.tokenizer.apply_chat_template(list(request.messages), chat_template=self._jinja,
                                                   tokenize=False, add_generation_prompt=True)
-        # the template already wrote BOS where the model wants it
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return with_bos(self.tokenizer, self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _stops(self, request: ChatRequest) -> tuple[str, ...]:
         extra = self._turn_ends if request.messages is not None else ()

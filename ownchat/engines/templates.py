@@ -66,3 +66,19 @@ def turn_ends(jinja: str | None) -> tuple[str, ...]:
     """The turn-end markers a template writes: generation must stop there even when the tokenizer's
     EOS is something else (a base model taught ChatML keeps ``</s>`` or ``<eos>`` as its EOS)."""
     return tuple(m for m in END_OF_TURN if jinja and m in jinja)
+
+
+def with_bos(tokenizer, ids: list[int]) -> list[int]:
+    """``ids`` of a rendered chat, led by the tokenizer's BOS when it adds one and the text lacks it.
+
+    A chat is tokenised with ``add_special_tokens=False`` because a template may write BOS itself
+    (Gemma's, Llama 3's); ChatML does not, so gemma-3 taught ChatML would otherwise be trained and run
+    by transformers without the ``<bos>`` it always saw in pre-training, while llama.cpp adds it (the
+    GGUF says ``add_bos_token``) — a trained model then meets a different first token at serving time.
+    This is llama.cpp's rule, applied on every path: BOS if the tokenizer adds one, never twice.
+    """
+    lead = tokenizer("", add_special_tokens=True)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if bos is None or not lead or lead[0] != bos or (ids and ids[0] == bos):
+        return ids
+    return [bos, *ids]

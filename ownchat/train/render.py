@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ownchat.engines.templates import with_bos
 from ownchat.train.templates import end_of_turn_strings
 
 Messages = list[dict[str, str]]
@@ -142,6 +143,8 @@ def render_conversation(tokenizer, messages: Messages, template: str | None = No
                 report.retokenize_mismatch += 1
                 report.add_problem(f"span {full[start:end][:40]!r}: {len(chosen)} tokens in context, "
                                    f"{len(alone)} when tokenised alone")
+    if (led := with_bos(tokenizer, ids)) is not ids:  # BOS is context, never a target
+        ids, mask = led, [0, *mask]
     if report is not None:
         report.conversations += 1
         report.assistant_turns += len(spans)

@@ -12,6 +12,7 @@ from ownchat.recipe.stages.common import bar, recipe_labels
 
 class DPOStage(Stage):
     kind = "dpo"
+    version = 2  # v2: a chat is led by BOS when the tokenizer adds one (gemma taught ChatML)
 
     def __init__(self, recipe: Recipe, student: Student, sft_stage: str) -> None:
         self.feedback_stage = f"feedback:{student.name}"

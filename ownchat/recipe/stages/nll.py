@@ -17,6 +17,7 @@ from ownchat.recipe.stages.common import bar, model_identity
 
 class TeacherNLLStage(Stage):
     kind = "teacher-nll"
+    version = 2  # v2: a chat is led by BOS when the tokenizer adds one (gemma taught ChatML)
 
     def __init__(self, recipe: Recipe, student: Student, model_stage: str) -> None:
         super().__init__(f"teacher-nll:{student.name}", ("data", model_stage))

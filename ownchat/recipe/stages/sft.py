@@ -18,6 +18,7 @@ from ownchat.recipe.stages.common import bar, model_identity, recipe_labels
 
 class SFTStage(Stage):
     kind = "sft"
+    version = 2  # v2: a chat is led by BOS when the tokenizer adds one (gemma taught ChatML)
 
     def __init__(self, recipe: Recipe, student: Student, deps: tuple[str, ...], n_examples: int) -> None:
         super().__init__(f"sft:{student.name}", deps)
