@@ -87,3 +87,14 @@ def test_user_data_bytes_are_in_the_data_key(tmp_path):
     data.write_text('{"instruction": "a", "output": "c"}\n')
     k2 = _keys(p)
     assert k1["data"] != k2["data"] and k1["sft:s"] != k2["sft:s"]
+
+
+def test_the_sft_estimate_counts_rewritten_variants(tmp_path):
+    """`synth.rewrites` multiplies the training set without teacher calls; the plan must not promise the
+    training time of the teacher's answers alone (measured: 46 answers + 152 variants, 94 steps)."""
+    def sft_steps(path: Path) -> int:
+        return next(s for s in build_stages(load_recipe(path)) if s.name == "sft:gemma").steps()
+
+    plain = sft_steps(RECIPES / "quickstart.yaml")
+    rewritten = sft_steps(_variant(tmp_path, "  n: 64\n", "  n: 64\n  rewrites: 4\n"))
+    assert rewritten >= 4 * plain

@@ -39,7 +39,9 @@ def build_stages(recipe: Recipe) -> list[Stage]:
     has_data = bool(recipe.synth or recipe.data)
     if has_data:
         stages.append(DataStage(recipe, data_deps))
-    n_examples = recipe.synth.n if recipe.synth else sum(f.limit or 1000 for f in recipe.data)
+    # rewrites add about 0.8 kept variants per answer per K (measured: 3.3 per answer at K=4, 2.6 at K=3)
+    n_examples = (round(recipe.synth.n * (1 + 0.8 * recipe.synth.rewrites)) if recipe.synth
+                  else sum(f.limit or 1000 for f in recipe.data))
     ev = recipe.eval
     ifeval_teacher = None
     if ev and ev.ifeval and ev.ifeval.teacher and recipe.teacher:
