@@ -136,7 +136,8 @@ def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict
     if len(users) != 1 or len(answers) != 1 or prov.get("language", "en") != "en":
         return []
     old = list(prov.get("constraints") or [])
-    instruction = cons.instruction_of(users[0]["content"], [c["text"] for c in old])
+    old_cs = [cons.Constraint(c["id"], c["kwargs"], c["text"]) for c in old]
+    instruction = cons.instruction_of(users[0]["content"], [c.text for c in old_cs])
     taken = {n for c in old for n in cons.templates_by_id().get(c["id"], ())}
     system = [m for m in msgs if m["role"] == "system"]
     # rewrites that change the text first: they teach a visible behaviour; the others only pair the
@@ -157,13 +158,13 @@ def rewrite_record(rec: dict[str, Any], rng: random.Random, k: int) -> list[dict
             new = REWRITES[name](answers[0]["content"], c, instruction, rng) if c else None
             if not c or not new:
                 continue
-            every = [*old, c.to_dict()]
-            prompt = cons.render(instruction, [cons.Constraint(x["id"], x["kwargs"], x["text"]) for x in every])
-            if check(new, prompt, [x["id"] for x in every], [x["kwargs"] for x in every]).prompt_strict:
+            every = [*old_cs, c]
+            prompt = cons.render(instruction, every)
+            if check(new, prompt, [x.instruction_id for x in every], [x.kwargs for x in every]).prompt_strict:
                 out.append({"id": f"{rec['id']}~{name}", "source": rec.get("source", "synth"),
                             "messages": [*system, {"role": "user", "content": prompt},
                                          {"role": "assistant", "content": new}],
-                            "provenance": {**prov, "constraints": every,
+                            "provenance": {**prov, "constraints": [*old, c.to_dict()],
                                            "rewrite": {"of": rec["id"], "added": name, "by": VERSION}}})
                 break
     return out
