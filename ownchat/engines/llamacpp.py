@@ -14,6 +14,7 @@ it, so no other process can connect (and the key would stop it if one could).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import secrets
@@ -26,7 +27,7 @@ from typing import Any
 
 from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.logprobs import TOP_K, ChoiceLogprobs, from_openai_response, from_top_list
-from ownchat.engines.templates import TEMPLATES, turn_ends
+from ownchat.engines.templates import TEMPLATES, template_text, turn_ends
 from ownchat.models.gguf_meta import gguf_string
 from ownchat.models.identity import file_identity
 
@@ -79,8 +80,11 @@ class LlamaCppEngine(Engine):
         p.n_batch = n_batch
         if not verbose:
             p.verbosity = -1
-        if chat_template:
-            p.chat_template = chat_template
+        jinja = template_text(chat_template) if chat_template else None
+        if jinja:
+            # The Jinja text, never the name: llama.cpp runs in Jinja mode, where a name is rendered as a
+            # literal template ("gemma" became a 3-token prompt); only "chatml" is special-cased there.
+            p.chat_template = jinja
         if lora:
             info = CommonAdapterLoraInfo()
             info.path = str(lora)
@@ -97,13 +101,14 @@ class LlamaCppEngine(Engine):
         ident = file_identity(self.path)
         if lora:
             ident += "+lora:" + file_identity(Path(lora)) + f"@{lora_scale}"
-        if chat_template:
-            ident += f"+tpl:{chat_template}"
+        if jinja:  # the text llama.cpp renders, so answers rendered another way are never replayed
+            ident += f"+tpl:{chat_template if chat_template in TEMPLATES else 'custom'}:" \
+                     + hashlib.sha256(jinja.encode()).hexdigest()[:8]
         # A base model taught a template keeps its own EOS: llama.cpp stops at the template's turn-end
         # marker only when asked (for gemma-3-270m taught ChatML, "<|im_end|>" is seven ordinary tokens),
         # whether the template comes from the caller or from the GGUF (an exported tuned model).
-        if chat_template:
-            self.turn_ends = turn_ends(TEMPLATES.get(chat_template, chat_template))
+        if jinja:
+            self.turn_ends = turn_ends(jinja)
             ident += "+stops:" + ",".join(self.turn_ends) if self.turn_ends else ""
         else:
             self.turn_ends = turn_ends(gguf_string(self.path, "tokenizer.chat_template"))

@@ -1,8 +1,8 @@
 """Named chat templates, for models that ship none (base models) or when a run pins one.
 
 A ``chat_template`` setting is either one of these names or a Jinja string; ``template_text`` turns
-either into the Jinja text ``tokenizer.apply_chat_template`` takes. The llama.cpp engine passes the
-*name* straight to llama.cpp, which knows the same names, so both engines render alike.
+either into the Jinja text ``tokenizer.apply_chat_template`` takes. Both engines are given that text
+(llama.cpp in Jinja mode renders a bare name as literal text), so they render alike.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 
 from ownchat.engines.base import ChatRequest, SamplingParams
 from ownchat.engines.hf import HFEngine
-from ownchat.engines.templates import CHATML, GEMMA, with_bos
+from ownchat.engines.templates import CHATML, GEMMA, TEMPLATES, with_bos
 from ownchat.train.render import render_conversation
 
 CHAT = [{"role": "user", "content": "Say hi in lowercase."}, {"role": "assistant", "content": "hi there."}]
@@ -66,18 +66,37 @@ def test_a_tokenizer_without_bos_is_left_alone(smollm2_hf):
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_gemma_taught_chatml_sees_the_same_prompt_tokens_in_training_and_on_llamacpp():
+@pytest.mark.parametrize("name", ["chatml", "gemma"])
+def test_gemma_base_sees_the_same_prompt_tokens_in_training_and_on_llamacpp(name):
     from transformers import AutoTokenizer
 
     from ownchat.engines import load_engine
     from ownchat.models.resolve import ensure_hf
 
     tok = AutoTokenizer.from_pretrained(ensure_hf("gemma-3-270m", log=lambda m: None))
-    ids, mask = render_conversation(tok, CHAT, CHATML)
-    assert ids[0] == tok.bos_token_id
-    eng = load_engine("gemma-3-270m", "llamacpp", chat_template="chatml", concurrency=1, log=lambda m: None)
+    ids, mask = render_conversation(tok, CHAT, TEMPLATES[name])
+    assert ids[0] == tok.bos_token_id and ids[1] != tok.bos_token_id
+    eng = load_engine("gemma-3-270m", "llamacpp", chat_template=name, concurrency=1, log=lambda m: None)
     try:
         comp = eng.generate(ChatRequest.chat(CHAT[:1], SamplingParams(max_tokens=1)))
     finally:
         eng.close()
-    assert comp.prompt_tokens == mask.index(1) == len(_prompt_ids(tok, CHATML))
+    assert comp.prompt_tokens == mask.index(1) == len(_prompt_ids(tok, TEMPLATES[name]))
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_llamacpp_renders_each_named_template_as_transformers_does(name, smollm2_hf, smollm2_gguf):
+    """llama.cpp runs templates in Jinja mode, where a *name* is rendered as literal text: given
+    "gemma" it fed the model a 3-token prompt. The engine passes the template's Jinja text instead."""
+    from transformers import AutoTokenizer
+
+    from ownchat.engines import load_engine
+
+    tok = AutoTokenizer.from_pretrained(smollm2_hf)
+    eng = load_engine(str(smollm2_gguf), "llamacpp", chat_template=name, concurrency=1, log=lambda m: None)
+    try:
+        comp = eng.generate(ChatRequest.chat(CHAT[:1], SamplingParams(max_tokens=1)))
+    finally:
+        eng.close()
+    assert comp.prompt_tokens == len(_prompt_ids(tok, TEMPLATES[name]))

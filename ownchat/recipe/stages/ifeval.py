@@ -23,6 +23,7 @@ class IFEvalStage(Stage):
     """``ifeval:<label>``; a tuned student's stage (``model_stage`` set) also holds the paired comparisons."""
 
     kind = "ifeval"
+    version = 2  # v2: llama.cpp gets the template's Jinja text (it rendered "gemma" as the literal word)
 
     def __init__(self, recipe: Recipe, label: str, model: str, *, spec: ModelSpec | None = None,
                  student: Student | None = None, model_stage: str | None = None,
