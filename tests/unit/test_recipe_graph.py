@@ -49,7 +49,7 @@ def test_changing_one_setting_changes_only_what_depends_on_it(tmp_path):
     changed = {k for k in base if base[k] != judge_n[k]}
     assert changed == {"answers:smollm2-base", "answers:gemma-base", "judge:smollm2", "judge:gemma"}
 
-    student = _keys(_variant(tmp_path, "chat_template: chatml   #", "chat_template: llama3   #"))
+    student = _keys(_variant(tmp_path, "chat_template: gemma    #", "chat_template: llama3   #"))
     changed = {k for k in base if base[k] != student[k]}
     assert changed == {"sft:gemma", "answers:gemma-base", "judge:gemma", "export:gemma", "ifeval:gemma-base",
                        "ifeval:gemma", "teacher-nll:gemma"}
