@@ -20,7 +20,7 @@ from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.hf_rows import RowControl, StopHoldback, cut_at_stop
 from ownchat.engines.logprobs import ChoiceLogprobs, logsumexp
 from ownchat.engines.templates import DEFAULT_TEMPLATE, template_text, turn_ends, with_bos
-from ownchat.models.identity import file_identity
+from ownchat.models.identity import file_identity, text_identity
 
 
 class HFEngine(Engine):
@@ -79,7 +79,7 @@ class HFEngine(Engine):
         if adapter:
             ident += "+adapter:" + file_identity(Path(adapter))
         if chat_template:
-            ident += "+tpl:" + (chat_template if len(chat_template) < 40 else file_identity_text(chat_template))
+            ident += "+tpl:" + (chat_template if len(chat_template) < 40 else text_identity(chat_template))
         if with_bos(self.tokenizer, []):  # chats are led by BOS since this was fixed: not the old cached answers
             ident += "+bos"
         self.model_id = f"hf:{ident}"
@@ -249,9 +249,3 @@ class HFEngine(Engine):
 
     def close(self) -> None:
         self.model = None
-
-
-def file_identity_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

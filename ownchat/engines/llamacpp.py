@@ -14,7 +14,6 @@ it, so no other process can connect (and the key would stop it if one could).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import secrets
@@ -29,7 +28,7 @@ from ownchat.engines.base import ChatRequest, Completion, Engine, EngineError
 from ownchat.engines.logprobs import TOP_K, ChoiceLogprobs, from_openai_response, from_top_list
 from ownchat.engines.templates import TEMPLATES, template_text, turn_ends
 from ownchat.models.gguf_meta import gguf_string
-from ownchat.models.identity import file_identity
+from ownchat.models.identity import file_identity, text_identity
 
 N_BATCH = 256
 
@@ -102,8 +101,7 @@ class LlamaCppEngine(Engine):
         if lora:
             ident += "+lora:" + file_identity(Path(lora)) + f"@{lora_scale}"
         if jinja:  # the text llama.cpp renders, so answers rendered another way are never replayed
-            ident += f"+tpl:{chat_template if chat_template in TEMPLATES else 'custom'}:" \
-                     + hashlib.sha256(jinja.encode()).hexdigest()[:8]
+            ident += f"+tpl:{chat_template if chat_template in TEMPLATES else 'custom'}:{text_identity(jinja)}"
         # A base model taught a template keeps its own EOS: llama.cpp stops at the template's turn-end
         # marker only when asked (for gemma-3-270m taught ChatML, "<|im_end|>" is seven ordinary tokens),
         # whether the template comes from the caller or from the GGUF (an exported tuned model).

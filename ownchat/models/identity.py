@@ -23,3 +23,8 @@ def file_identity(path: Path) -> str:
             f.seek(-(1 << 20), 2)
             h.update(f.read(1 << 20))
     return f"{path.name}:{h.hexdigest()[:16]}"
+
+
+def text_identity(text: str) -> str:
+    """A short hash of a text (a chat template's Jinja): cache keys change when the text does."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
