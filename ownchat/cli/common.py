@@ -87,3 +87,11 @@ TemperatureOpt = typer.Option(0.0, "--temperature", help="0 = greedy")
 TopPOpt = typer.Option(1.0, "--top-p")
 MaxTokensOpt = typer.Option(256, "--max-tokens")
 SeedOpt = typer.Option(None, "--seed")
+TemplateOpt = typer.Option(None, "--chat-template", help="template name (chatml, gemma, llama3) or Jinja file")
+
+
+def template_arg(value: str | None) -> str | None:
+    """``--chat-template``: a name or Jinja text as given, or the contents of a Jinja file."""
+    from pathlib import Path
+
+    return Path(value).read_text() if value and Path(value).is_file() else value

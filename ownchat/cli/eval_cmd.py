@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ownchat.cli.common import console, progress, user_errors
+from ownchat.cli.common import TemplateOpt, console, progress, template_arg, user_errors
 
 app = typer.Typer(help="Benchmarks with confidence intervals.", no_args_is_help=True)
 
@@ -69,6 +69,7 @@ def ifeval(
     max_tokens: int = typer.Option(512, "--max-tokens", help="answer budget; answers cut here are counted"),
     engine: str = typer.Option(None, "--engine", help="llamacpp | hf | openai (default: by model type)"),
     concurrency: int = typer.Option(None, "--concurrency", help="requests in flight (llama.cpp slots)"),
+    chat_template: str = TemplateOpt,
     no_cache: bool = typer.Option(False, "--no-cache", help="do not use the response cache"),
     out: Path = typer.Option(Path("runs/eval-ifeval"), "--out", help="output directory (resumable)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
@@ -77,7 +78,8 @@ def ifeval(
     from ownchat.judge.ifeval import IFEvalConfig, evaluate_ifeval
 
     cfg = IFEvalConfig(model=model, out=out, data=str(data) if data else None, subset=subset,
-                       max_tokens=max_tokens, engine=engine, concurrency=concurrency, cache=not no_cache)
+                       max_tokens=max_tokens, engine=engine, concurrency=concurrency, cache=not no_cache,
+                       extra={"chat_template": t} if (t := template_arg(chat_template)) else {})
     with progress("ifeval") as bar:
         s = evaluate_ifeval(cfg, log=lambda m: console.print(m, highlight=False, markup=False),
                             on_progress=progress_callback(bar))

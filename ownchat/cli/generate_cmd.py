@@ -8,13 +8,22 @@ from typing import Any
 
 import typer
 
-from ownchat.cli.common import MaxTokensOpt, SeedOpt, TemperatureOpt, TopPOpt, console, progress, user_errors
+from ownchat.cli.common import (
+    MaxTokensOpt,
+    SeedOpt,
+    TemperatureOpt,
+    TemplateOpt,
+    TopPOpt,
+    console,
+    progress,
+    template_arg,
+    user_errors,
+)
 
 EngineOpt = typer.Option(None, "--engine", help="llamacpp | hf | openai (default: picked from the model)")
 BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint; repeat to spread the load")
 ApiKeyOpt = typer.Option(None, "--api-key", help="default: $OPENAI_API_KEY", show_default=False)
 AdapterOpt = typer.Option(None, "--adapter", help="PEFT/LoRA adapter directory to apply")
-TemplateOpt = typer.Option(None, "--chat-template", help="template name (chatml, gemma, llama3) or Jinja file")
 VerboseOpt = typer.Option(False, "--verbose", help="keep the engine's own logs (llama.cpp, transformers)")
 
 
@@ -24,8 +33,7 @@ def open_engine(model: str, engine: str | None, base_url: list[str] | None, api_
     """The CLI's one way to build an engine from its flags."""
     from ownchat.engines import load_engine
 
-    if chat_template and Path(chat_template).is_file():
-        chat_template = Path(chat_template).read_text()
+    chat_template = template_arg(chat_template)
     remote = engine == "openai" or bool(base_url) or model.startswith(("openai:", "http://", "https://"))
     opts: dict[str, Any] = {"verbose": verbose}
     if remote and retries is not None:

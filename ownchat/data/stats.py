@@ -55,10 +55,7 @@ def dataset_stats(path: str | Path, top: int = 20) -> dict[str, Any]:
     pairs: Counter[tuple[str, str]] = Counter()
     inst_len, out_len, turns = [], [], []
     for line, rec in enumerate(records, start=1):
-        formats["self-instruct" if "instances" in rec else detect_format(rec)] += 1
-        if isinstance(rec.get("instances"), list) and rec["instances"] and "output" not in rec:
-            first = rec["instances"][0]  # seed-format task: its first instance stands for it
-            rec = {**rec, "input": first.get("input", ""), "output": first.get("output", "")}
+        formats[detect_format(rec)] += 1
         msgs = to_messages(rec, where=(path, line), require_answer=False)
         user = next((m["content"] for m in msgs if m["role"] == "user"), "")
         answer = " ".join(m["content"] for m in msgs if m["role"] == "assistant")

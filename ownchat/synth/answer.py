@@ -24,7 +24,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ownchat.data.formats import from_messages, to_messages
+from ownchat.data.formats import detect_format, from_messages, to_messages
 from ownchat.data.jsonl import read_records
 from ownchat.data.lang import detect
 from ownchat.data.provenance import provenance
@@ -97,7 +97,7 @@ class AnswerMode(Mode):
         extra = {"id": f"answer-{unit}-{rid}", "source_id": rid}
         if n_user == 1 and not head:
             rec = from_messages(msgs, "alpaca", extra)
-            if "instruction" in src:  # keep the original split of instruction and input
+            if detect_format(src) in ("alpaca", "dolly"):  # keep the original split of instruction and input
                 rec["instruction"], rec["input"] = src["instruction"], src.get("input", src.get("context", ""))
         else:
             rec = from_messages(msgs, "openai", extra)

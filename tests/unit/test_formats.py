@@ -71,3 +71,28 @@ def test_errors_name_file_and_line(record, problem):
 
 def test_answer_optional_for_prompts():
     assert to_messages({"prompt": "hi"}, require_answer=False) == [{"role": "user", "content": "hi"}]
+
+
+def test_self_instruct_seed_keeps_its_input():
+    # Read as Alpaca, the input inside ``instances`` was dropped: "the item below" had no item.
+    seed = {"instruction": "Describe the item below.", "is_classification": False,
+            "instances": [{"input": "A steel bottle, 750 ml.", "output": "It holds 750 ml."}, {"input": "x"}]}
+    assert detect_format(seed) == "self-instruct"
+    assert to_messages(seed) == [{"role": "user", "content": "Describe the item below.\n\nA steel bottle, 750 ml."},
+                                 {"role": "assistant", "content": "It holds 750 ml."}]
+    bare = {"instruction": "Say hi.", "instances": [{"input": "", "output": ""}]}
+    assert to_messages(bare, require_answer=False) == [{"role": "user", "content": "Say hi."}]
+    with pytest.raises(DataError, match="instances"):
+        to_messages({"instruction": "Say hi.", "instances": ["hi"]})
+
+
+def test_every_shipped_seed_reaches_the_teacher_with_its_input():
+    from ownchat.data.jsonl import read_records
+    from ownchat.recipe.stages.synth import builtin_inputs
+
+    seeds = read_records(builtin_inputs())
+    with_input = [s for s in seeds if s["instances"][0].get("input")]
+    assert len(with_input) > len(seeds) // 2
+    for s in with_input:
+        user = to_messages(s, require_answer=False)[0]["content"]
+        assert user.endswith(s["instances"][0]["input"].strip())

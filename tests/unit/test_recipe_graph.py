@@ -49,7 +49,7 @@ def test_changing_one_setting_changes_only_what_depends_on_it(tmp_path):
     changed = {k for k in base if base[k] != judge_n[k]}
     assert changed == {"answers:smollm2-base", "answers:gemma-base", "judge:smollm2", "judge:gemma"}
 
-    student = _keys(_variant(tmp_path, "chat_template: gemma    #", "chat_template: llama3   #"))
+    student = _keys(_variant(tmp_path, "chat_template: chatml   #", "chat_template: llama3   #"))
     changed = {k for k in base if base[k] != student[k]}
     assert changed == {"sft:gemma", "answers:gemma-base", "judge:gemma", "export:gemma", "ifeval:gemma-base",
                        "ifeval:gemma", "teacher-nll:gemma"}
@@ -96,5 +96,5 @@ def test_the_sft_estimate_counts_rewritten_variants(tmp_path):
         return next(s for s in build_stages(load_recipe(path)) if s.name == "sft:gemma").steps()
 
     plain = sft_steps(RECIPES / "quickstart.yaml")
-    rewritten = sft_steps(_variant(tmp_path, "  n: 64\n", "  n: 64\n  rewrites: 4\n"))
+    rewritten = sft_steps(_variant(tmp_path, "  constraint_samples: 2\n", "  constraint_samples: 2\n  rewrites: 4\n"))
     assert rewritten >= 4 * plain

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from ownchat.data.formats import to_messages
 from ownchat.engines.base import Completion, Engine
 from ownchat.engines.cache import CachedEngine, ResponseCache
 from ownchat.judge.ifeval_check import check
@@ -101,7 +102,7 @@ def guard():
 
 def test_constraint_prompts_never_overlap_ifeval(guard):
     assert len(guard.prompts) == 541
-    seeds = [t["instruction"] for t in load_seeds(None, "en")]
+    seeds = [to_messages(t, require_answer=False)[0]["content"] for t in load_seeds(None, "en")]  # with inputs
     texts = set()
     for i, inst in enumerate(seeds):
         for s in range(4):
@@ -162,3 +163,34 @@ def test_answer_constraints_keeps_only_passing_answers(tmp_path, monkeypatch, gu
     calls = eng.calls
     again = run_synth(cfg, log=lambda m: None, engine=eng)  # finished: nothing asked again
     assert again.kept == 1 and eng.calls == calls
+
+
+class RecordingTeacher(Engine):
+    """Answers every request with one plain sentence and keeps the user turns it was sent."""
+
+    name, model_id, max_concurrency = "rec", "rec:1", 2
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def generate(self, req):
+        self.seen.append(req.messages[-1]["content"])
+        return Completion("Plants store the energy of sunlight as sugar in their leaves", "stop", 5, 9)
+
+
+@pytest.mark.parametrize("constraints", [True, False])
+def test_answer_mode_sends_a_seed_task_with_its_input(tmp_path, monkeypatch, guard, constraints):
+    # the shipped seeds keep their input in ``instances``: it was dropped before 2026-12-02
+    no_comma = cons.Constraint("punctuation:no_comma", {}, "Commas are banned: write every sentence without one.")
+    monkeypatch.setattr(cons, "pick", lambda rng, inst, max_constraints=2: [no_comma])
+    src = tmp_path / "seeds.jsonl"
+    seed = {"id": "s1", "instruction": "Summarise the note below in one sentence.",
+            "instances": [{"input": "Photosynthesis turns light into sugar.", "output": "Leaves make sugar."}]}
+    src.write_text(json.dumps(seed) + "\n")
+    teacher = RecordingTeacher()
+    cfg = SynthConfig(mode="answer", out=tmp_path / "o.jsonl", n=1, inputs=src, constraints=constraints,
+                      constraint_samples=1, concurrency=1)
+    run_synth(cfg, log=lambda m: None, engine=teacher)
+    assert len(teacher.seen) == 1 and "Photosynthesis turns light into sugar." in teacher.seen[0]
+    (rec,) = [json.loads(x) for x in cfg.out.read_text().splitlines()]
+    assert "Photosynthesis turns light into sugar." in to_messages(rec)[0]["content"]
