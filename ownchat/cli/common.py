@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -92,6 +93,4 @@ TemplateOpt = typer.Option(None, "--chat-template", help="template name (chatml,
 
 def template_arg(value: str | None) -> str | None:
     """``--chat-template``: a name or Jinja text as given, or the contents of a Jinja file."""
-    from pathlib import Path
-
     return Path(value).read_text() if value and Path(value).is_file() else value

@@ -39,7 +39,6 @@ def test_ifeval_cli_runs_resumes_and_compares_engines(tmp_path):
     assert c["n"] == 6 and c["prompt_strict"]["ci"][0] <= c["prompt_strict"]["gain"] <= c["prompt_strict"]["ci"][1]
 
 
-
 def test_ifeval_cli_takes_a_chat_template(tmp_path):
     """`--chat-template` reaches the engine: a base model is measured in the format it is taught."""
     runner = CliRunner()
@@ -53,6 +52,7 @@ def test_ifeval_cli_takes_a_chat_template(tmp_path):
         tokens[name] = [r["prompt_tokens"] for r in rows]
     # SmolLM2's vocabulary has ChatML's markers as single tokens, gemma's as several
     assert all(g > c for g, c in zip(tokens["gemma"], tokens["chatml"], strict=True)), tokens
+
 
 def test_teacher_nll_is_the_sft_loss_and_ranks_answers(tmp_path, smollm2_hf):
     import torch

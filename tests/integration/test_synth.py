@@ -66,14 +66,18 @@ def test_mode_end_to_end(teacher, tmp_path, mode):
 def test_answer_mode(teacher, tmp_path):
     src = tmp_path / "q.jsonl"
     qs = ["Give one tip for staying focused while studying.", "Name a fruit that is yellow."]
-    src.write_text("".join(json.dumps({"instruction": q}) + "\n" for q in qs))
+    # a Self-Instruct seed task (the shipped seeds' format): its input lives in ``instances``
+    seed = {"instruction": "Name the fruit described below.",
+            "instances": [{"input": "It is long, curved and yellow.", "output": "A banana."}]}
+    src.write_text("".join(json.dumps({"instruction": q}) + "\n" for q in qs) + json.dumps(seed) + "\n")
     cfg = SynthConfig(mode="answer", out=tmp_path / "a.jsonl", n=10, inputs=src, gen_tokens=96,
                       filters=FilterConfig(language="en"))
     res = run_synth(cfg, log=lambda m: None, engine=teacher)
     recs = [json.loads(x) for x in split_lines(cfg.out.read_text())]
     assert res.stopped == "input_exhausted" and len(recs) == res.kept
-    assert res.kept + sum(res.filtered.values()) == 2
-    assert all(r["instruction"] in qs and r["output"].strip() for r in recs)
+    assert res.kept + sum(res.filtered.values()) == 3
+    assert all(r["instruction"] in [*qs, seed["instruction"]] and r["output"].strip() for r in recs)
+    assert all(r["input"] == seed["instances"][0]["input"] for r in recs if r["instruction"] == seed["instruction"])
 
 
 def test_resume_after_sigkill_at_a_record_boundary(smollm2_gguf, tmp_path):
